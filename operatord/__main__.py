@@ -1,0 +1,5 @@
+"""`python -m operatord` runs the CLI."""
+
+from operatord.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Adapters: one module per external system; translate and classify errors, decide nothing."""

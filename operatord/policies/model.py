@@ -1,0 +1,391 @@
+"""The operatord policy (`kind: Policy`): one frozen, validated object every decision takes.
+
+Each section is the knob set of one capability; cross-field rules sit next to the fields they
+relate, and every field's description becomes the JSON Schema (`operatord policy schema`, the
+Helm chart's values.schema.json and the reference docs).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Literal
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from typing_extensions import Self
+
+from operatord.policies.base import CrossFieldError, Strict
+from operatord.policies.types import CountOrPercent, CountOrPercentField, Duration, Fraction
+from operatord.vocab import LABEL_POOL, FaultClass, Mode
+
+_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class Pool(Strict):
+    """A group of interchangeable GPU nodes."""
+
+    name: str = Field(pattern=_NAME, description="Pool name (DNS label).")
+    kind: Literal["local", "burst"] = Field(description="local: owned hardware; burst: EC2 instances.")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"Labels selecting the pool's nodes; empty means {{{LABEL_POOL}: <name>}}.",
+    )
+    gpu_type: str = Field(min_length=1, description="GPU model, e.g. A100-SXM4-40GB; matches serving profiles.")
+    gpus_per_node: PositiveInt = Field(8, description="GPUs a healthy node of this pool advertises.")
+    min_healthy_gpu_fraction: Fraction | None = Field(
+        None, description="Overrides remediation.min_healthy_gpu_fraction for this pool."
+    )
+    max_unhealthy_fraction: Fraction | None = Field(
+        None, description="Overrides remediation.max_unhealthy_fraction for this pool."
+    )
+
+    @property
+    def selector(self) -> dict[str, str]:
+        return dict(self.node_selector) or {LABEL_POOL: self.name}
+
+
+class WorkloadRef(Strict):
+    kind: Literal["Deployment", "StatefulSet", "LeaderWorkerSet"] = "Deployment"
+    namespace: str = Field(pattern=_NAME)
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+
+
+class ServingProfile(Strict):
+    """How one model serves on one GPU type (a user-measured assumption)."""
+
+    gpu_type: str = Field(min_length=1)
+    gpus_per_replica: PositiveInt = Field(description="GPUs one serving replica uses (may span nodes).")
+    tokens_per_s_per_replica: PositiveFloat = Field(
+        description="Weighted tokens/s one replica sustains within the SLO (measured by you)."
+    )
+
+
+class DemandWeights(Strict):
+    """Demand = prompt × prompt_weight + generation × generation_weight tokens/s (design §1.7)."""
+
+    prompt: float = Field(0.2, ge=0, description="Weight of prompt (prefill) tokens/s.")
+    generation: float = Field(1.0, ge=0, description="Weight of generated (decode) tokens/s.")
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Self:
+        if self.prompt == 0 and self.generation == 0:
+            raise CrossFieldError("generation", "at least one demand weight must be positive")
+        return self
+
+
+class ServedModel(Strict):
+    name: str = Field(min_length=1, description="Model name as served (the metrics' model_name label).")
+    workload: WorkloadRef
+    replica_owner: Literal["operatord", "hpa"] = Field(
+        "operatord", description="operatord sets replicas itself; hpa: an HPA/KEDA does, operatord only adds nodes."
+    )
+    min_replicas: NonNegativeInt = 1
+    max_replicas: PositiveInt = 64
+    profiles: list[ServingProfile] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _replica_bounds(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise CrossFieldError(
+                "min_replicas", f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+            )
+        types = [p.gpu_type for p in self.profiles]
+        for i, gpu_type in enumerate(types):
+            if gpu_type in types[:i]:
+                raise CrossFieldError(f"profiles.{i}.gpu_type", f"duplicate profile for GPU type {gpu_type!r}")
+        return self
+
+    def profile_for(self, gpu_type: str) -> ServingProfile | None:
+        return next((p for p in self.profiles if p.gpu_type == gpu_type), None)
+
+
+class Slo(Strict):
+    ttft_p99: Duration = Field(timedelta(seconds=2), description="Time-to-first-token target (p99).")
+    e2e_p99: Duration = Field(timedelta(seconds=30), description="End-to-end request latency target (p99).")
+
+
+class Serving(Strict):
+    models: list[ServedModel] = Field(min_length=1)
+    demand_weights: DemandWeights = DemandWeights()
+    slo: Slo = Slo()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [m.name for m in self.models]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise CrossFieldError(f"models.{i}.name", f"duplicate model {name!r}")
+        return self
+
+
+class Breaker(Strict):
+    """Quarantine circuit breaker: too many cordons in a window means a shared cause; stop."""
+
+    fraction: Fraction = Field(0.5, gt=0, description="Trip when this share of nodes is quarantined in the window.")
+    window: Duration = Field(timedelta(minutes=5), description="Sliding window for the breaker.")
+
+
+class Escalation(Strict):
+    after_remediations: PositiveInt = Field(5, description="Hand a node to a human after this many remediations.")
+    window: Duration = Field(timedelta(days=7), description="Window in which remediations are counted.")
+
+
+class DrainOptions(Strict):
+    timeout: Duration = Field(timedelta(minutes=15), description="Give up (and report) a drain after this long.")
+    grace_period: Duration | None = Field(None, description="Pod termination grace; default: each pod's own.")
+    delete_emptydir_data: bool = Field(True, description="Evict pods with emptyDir volumes (their data is lost).")
+    unmanaged_pods: Literal["refuse", "skip", "delete"] = Field(
+        "refuse", description="Pods without a controller: refuse the drain, skip them, or delete them."
+    )
+    eviction_retry: Duration = Field(timedelta(seconds=5), description="First backoff after a PDB 429.")
+
+
+class RemediationPolicy(Strict):
+    """Cordon and drain, inside blast-radius guards (research/faults.md §1.7, §5)."""
+
+    max_concurrent_drains: CountOrPercentField = Field(
+        CountOrPercent(1, percent=False), description='Nodes draining at once per pool: N or "N%".'
+    )
+    min_healthy_gpu_fraction: Fraction = Field(
+        0.75, description="Never drain below this share of a pool's GPUs healthy and schedulable."
+    )
+    max_unhealthy_fraction: Fraction = Field(
+        0.2, description="More unhealthy than this share of a pool stops automatic remediation (fleet sick)."
+    )
+    breaker: Breaker = Breaker()
+    drain_spacing: Duration = Field(timedelta(minutes=10), description="Minimum time between two drain starts.")
+    drain: DrainOptions = DrainOptions()
+    toleration: dict[FaultClass, Duration] = Field(
+        default_factory=dict,
+        description="Per fault class: how long a non-fatal node fault is watched before cordon and drain.",
+    )
+    capacity_request_timeout: Duration = Field(
+        timedelta(minutes=20), description="Drain anyway when replacement capacity is not serving by then."
+    )
+    escalation: Escalation = Escalation()
+    uncordon_on_recovery: bool = Field(True, description="Uncordon nodes operatord cordoned once they recover.")
+
+
+class FaultsPolicy(Strict):
+    rules: list[str] = Field(
+        default_factory=lambda: ["faults/*.yaml"],
+        min_length=1,
+        description="Globs of FaultRules files, relative to this policy file.",
+    )
+    burst_silence: Duration = Field(timedelta(minutes=3), description="Repeats closer than this fold into one finding.")
+    repeat_window: Duration = Field(timedelta(hours=24), description="The same Xid on the same GPU within this escalates.")
+    fleet_event_nodes: PositiveInt = Field(3, description="The same class on this many nodes is one fleet event.")
+    fleet_event_window: Duration = Field(timedelta(minutes=5), description="Window for fleet-event correlation.")
+    recovery_quiet_period: Duration = Field(
+        timedelta(minutes=30), description="A node fault clears after this long without a repeat (or a healthy probe)."
+    )
+    lookback: Duration = Field(timedelta(hours=1), description="How far back the agent reads logs on first start.")
+
+
+class Forecast(Strict):
+    method: Literal["holt", "none"] = Field(
+        "holt", description="holt: double exponential smoothing of demand; none: purely reactive."
+    )
+    horizon: Duration | None = Field(None, description="Look-ahead; default: the burst timeouts' boot-to-serving time.")
+    alpha: float = Field(0.5, gt=0, le=1, description="Level smoothing.")
+    beta: float = Field(0.3, gt=0, le=1, description="Trend smoothing.")
+
+
+class ScalingPolicy(Strict):
+    target_utilization: float = Field(
+        0.8, gt=0, le=1, description="Run replicas at this share of their SLO throughput (the rest is headroom)."
+    )
+    queue_depth_per_replica: PositiveFloat = Field(
+        8, description="Waiting requests per replica above which the fast path adds capacity."
+    )
+    kv_cache_high: Fraction = Field(0.9, description="KV-cache usage above this counts as saturation.")
+    spike_factor: float = Field(2.0, gt=1, description="Demand this many times the smoothed value skips stabilization.")
+    scale_out_stabilization: Duration = Field(timedelta(seconds=30))
+    scale_in_stabilization: Duration = Field(timedelta(minutes=5))
+    scale_out_cooldown: Duration = Field(timedelta(minutes=2))
+    scale_in_cooldown: Duration = Field(timedelta(minutes=10))
+    forecast: Forecast = Forecast()
+
+    @model_validator(mode="after")
+    def _scale_in_slower(self) -> Self:
+        if self.scale_in_stabilization <= self.scale_out_stabilization:
+            raise CrossFieldError(
+                "scale_in_stabilization",
+                "must be longer than scale_out_stabilization, or capacity flaps (scale in slower than out)",
+            )
+        if self.scale_in_cooldown < self.scale_out_cooldown:
+            raise CrossFieldError(
+                "scale_in_cooldown", "must be at least scale_out_cooldown (scale in slower than out)"
+            )
+        return self
+
+
+class BurstInstanceType(Strict):
+    """One entry of the burst preference chain, with a dated price."""
+
+    instance_type: str = Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", description="e.g. p4d.24xlarge")
+    gpu_type: str = Field(min_length=1, description="Matches a serving profile's gpu_type.")
+    gpus_per_node: PositiveInt = 8
+    nodes_per_replica: PositiveInt = Field(1, description="Nodes one serving replica spans (launched all-or-nothing).")
+    vcpus: PositiveInt = Field(description="vCPUs per instance; counted against the regional quota.")
+    price_usd_per_hour: PositiveFloat = Field(description="On-demand $/hour used for caps and reports.")
+    price_as_of: date = Field(description="Date the price was read (prices change; research/autoscaling.md §3.1).")
+
+
+class Subnet(Strict):
+    id: str = Field(pattern=r"^subnet-[0-9a-f]{8,17}$")
+    availability_zone: str = Field(pattern=r"^[a-z]{2}-[a-z]+-\d[a-z]$")
+
+
+class LaunchTemplate(Strict):
+    name: str | None = None
+    id: str | None = Field(None, pattern=r"^lt-[0-9a-f]{8,17}$")
+    version: str = "$Latest"
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> Self:
+        if (self.name is None) == (self.id is None):
+            raise CrossFieldError("name", "set exactly one of name or id")
+        return self
+
+
+class BurstTimeouts(Strict):
+    """Deadlines counted from the launch request."""
+
+    launch: Duration = Field(timedelta(minutes=5), description="Instance running.")
+    register_: Duration = Field(timedelta(minutes=15), alias="register", description="Node registered and Ready.")
+    serving: Duration = Field(timedelta(minutes=30), description="Replica serving on it.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.launch < self.register_ < self.serving:
+            raise CrossFieldError("register", "timeouts must increase: launch < register < serving")
+        return self
+
+
+class BurstScaleIn(Strict):
+    min_age: Duration = Field(timedelta(minutes=10), description="Never release an instance younger than this.")
+    low_demand_for: Duration = Field(timedelta(minutes=5), description="Demand must stay low this long first.")
+
+
+class BurstPolicy(Strict):
+    """EC2 capacity when local GPUs run out, inside hard caps."""
+
+    enabled: bool = Field(False, description="Launch burst instances at all.")
+    pool: str = Field(pattern=_NAME, description="The kind: burst pool burst nodes join.")
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}-[a-z]+-\d$")
+    instance_types: list[BurstInstanceType] = Field(min_length=1, description="Preference chain, first preferred.")
+    subnets: list[Subnet] = Field(min_length=1, description="One per AZ, tried in order.")
+    launch_template: LaunchTemplate
+    max_instances: NonNegativeInt = Field(4, description="Hard ceiling on live burst instances.")
+    max_instance_lifetime: Duration = Field(timedelta(hours=24), description="Every instance is terminated by then.")
+    max_usd_per_hour: PositiveFloat = Field(description="Cap on the burst spend rate.")
+    max_usd_per_day: PositiveFloat = Field(description="Cap on burst spend per UTC day.")
+    vcpu_quota: PositiveInt | None = Field(None, description="Regional P-instance vCPU quota; default: ask AWS.")
+    timeouts: BurstTimeouts = BurstTimeouts()
+    capacity_backoff: Duration = Field(
+        timedelta(minutes=3), description="After a capacity error, skip that (type, AZ) this long."
+    )
+    orphan_grace: Duration = Field(
+        timedelta(minutes=10), description="A tagged instance without a live intent is terminated after this."
+    )
+    scale_in: BurstScaleIn = BurstScaleIn()
+
+    @model_validator(mode="after")
+    def _caps(self) -> Self:
+        if self.max_usd_per_day < self.max_usd_per_hour:
+            raise CrossFieldError("max_usd_per_day", "must be at least max_usd_per_hour")
+        if self.max_instance_lifetime <= self.timeouts.serving:
+            raise CrossFieldError("max_instance_lifetime", "must exceed timeouts.serving")
+        types = [t.instance_type for t in self.instance_types]
+        for i, name in enumerate(types):
+            if name in types[:i]:
+                raise CrossFieldError(f"instance_types.{i}.instance_type", f"duplicate instance type {name!r}")
+        return self
+
+
+class MetricNames(Strict):
+    """Metric names read from Prometheus; override when your exporters rename them."""
+
+    gpu_active: str = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
+    gpu_util: str = "DCGM_FI_DEV_GPU_UTIL"
+    fb_used: str = "DCGM_FI_DEV_FB_USED"
+    fb_free: str = "DCGM_FI_DEV_FB_FREE"
+    xid: str = "DCGM_FI_DEV_XID_ERRORS"
+    row_remap_failure: str = "DCGM_FI_DEV_ROW_REMAP_FAILURE"
+    temperature: str = "DCGM_FI_DEV_GPU_TEMP"
+    power: str = "DCGM_FI_DEV_POWER_USAGE"
+    requests_waiting: str = "vllm:num_requests_waiting"
+    requests_running: str = "vllm:num_requests_running"
+    kv_cache_usage: str = "vllm:kv_cache_usage_perc"
+    kv_cache_usage_legacy: str = "vllm:gpu_cache_usage_perc"
+    prompt_tokens: str = "vllm:prompt_tokens_total"
+    generation_tokens: str = "vllm:generation_tokens_total"
+    request_success: str = "vllm:request_success_total"
+    ttft_seconds: str = "vllm:time_to_first_token_seconds"
+    e2e_seconds: str = "vllm:e2e_request_latency_seconds"
+
+
+class MetricsPolicy(Strict):
+    prometheus_url: str | None = Field(
+        None, pattern=r"^https?://", description="Default Prometheus URL; --prometheus-url overrides."
+    )
+    staleness_limit: Duration = Field(timedelta(minutes=2), description="Older samples count as unknown.")
+    query_timeout: Duration = Field(timedelta(seconds=10))
+    rate_window: Duration = Field(timedelta(minutes=1), description="Window of rate() for counters.")
+    node_label: str = Field("Hostname", description="dcgm-exporter label naming the node (Hostname or hostname).")
+    model_label: str = Field("model_name", description="Label naming the served model.")
+    names: MetricNames = MetricNames()
+
+
+class Policy(Strict):
+    """The root of an operatord policy file."""
+
+    api_version: Literal["operatord.io/v1"] = Field("operatord.io/v1", alias="apiVersion")
+    kind: Literal["Policy"]
+    mode: Mode = Field(Mode.OBSERVE, description="observe | cordon-only | full; a ceiling `run --mode` may lower.")
+    cluster: str = Field(pattern=_NAME, description="Cluster name; tags burst instances (operatord.io/cluster).")
+    pools: list[Pool] = Field(min_length=1)
+    serving: Serving
+    remediation: RemediationPolicy = RemediationPolicy()
+    faults: FaultsPolicy = FaultsPolicy()
+    scaling: ScalingPolicy = ScalingPolicy()
+    burst: BurstPolicy | None = None
+    metrics: MetricsPolicy = MetricsPolicy()
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        names = [p.name for p in self.pools]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise CrossFieldError(f"pools.{i}.name", f"duplicate pool {name!r}")
+        if self.burst is not None:
+            pool = next((p for p in self.pools if p.name == self.burst.pool), None)
+            if pool is None:
+                raise CrossFieldError("burst.pool", f"no pool named {self.burst.pool!r} (pools: {', '.join(names)})")
+            if pool.kind != "burst":
+                raise CrossFieldError("burst.pool", f"pool {pool.name!r} is kind {pool.kind}, not burst")
+            for i, itype in enumerate(self.burst.instance_types):
+                for model in self.serving.models:
+                    profile = model.profile_for(itype.gpu_type)
+                    if profile is None:
+                        raise CrossFieldError(
+                            f"burst.instance_types.{i}.gpu_type",
+                            f"model {model.name!r} has no serving profile for GPU type {itype.gpu_type!r}",
+                        )
+                    if itype.gpus_per_node * itype.nodes_per_replica < profile.gpus_per_replica:
+                        raise CrossFieldError(
+                            f"burst.instance_types.{i}.nodes_per_replica",
+                            f"{itype.nodes_per_replica} × {itype.gpus_per_node} GPUs cannot hold a replica of "
+                            f"{model.name!r} ({profile.gpus_per_replica} GPUs)",
+                        )
+        for i, pool in enumerate(self.pools):
+            for model in self.serving.models:
+                if pool.kind == "local" and model.profile_for(pool.gpu_type) is None:
+                    raise CrossFieldError(
+                        f"pools.{i}.gpu_type",
+                        f"model {model.name!r} has no serving profile for GPU type {pool.gpu_type!r}",
+                    )
+        return self
+
+    def pool(self, name: str) -> Pool | None:
+        return next((p for p in self.pools if p.name == name), None)

@@ -1,0 +1,1 @@
+"""Simulator: the real decision code against a simulated world on a virtual clock."""

@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 DEFAULT_POLICY = Path("policies/default.yaml")
 
@@ -19,9 +24,13 @@ DEFAULT_POLICY = Path("policies/default.yaml")
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPERATORD_", extra="forbid", frozen=True)
 
-    policy: Path | None = Field(None, description="Policy file; default: the operatord-policy ConfigMap, else policies/default.yaml.")
+    policy: Path | None = Field(
+        None, description="Policy file; default: the operatord-policy ConfigMap, else policies/default.yaml."
+    )
     prometheus_url: str | None = Field(None, description="Prometheus base URL.")
-    kubeconfig: Path | None = Field(None, description="kubeconfig file; default: in-cluster, then ~/.kube/config.")
+    kubeconfig: Path | None = Field(
+        None, description="kubeconfig file; default: in-cluster, then ~/.kube/config."
+    )
     kube_context: str | None = None
     namespace: str = Field("operatord", description="operatord's own namespace (state ConfigMaps, Leases).")
     aws_region: str | None = Field(None, description="AWS region; default: the policy's burst.region.")

@@ -22,7 +22,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     bad = [r for r in reporter.stats.get("skipped", []) if "gpu" not in getattr(r, "keywords", {})]
     if bad:
-        reporter.write_line(f"CI: {len(bad)} test(s) skipped that must run here (only @pytest.mark.gpu may skip):")
+        reporter.write_line(
+            f"CI: {len(bad)} test(s) skipped that must run here (only @pytest.mark.gpu may skip):"
+        )
         for r in bad:
             reporter.write_line(f"  {r.nodeid}: {r.longrepr}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -13,13 +13,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from operatord import __version__
 from operatord.cli import policy
 from operatord.cli.common import EXIT_CODES_HELP, CliContext, CliError, ExitCode
 from operatord.shell.telemetry import configure_logging
 
+_ARGV_KEY = "operatord.argv"
+
+
+class _RootGroup(TyperGroup):
+    """Keeps the sub-command's arguments visible to the root callback (for `_asks_for_help`)."""
+
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
+        ctx.meta[_ARGV_KEY] = [*getattr(ctx, "_protected_args", ()), *ctx.args]
+        return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_RootGroup,
+    rich_markup_mode=None,
     name="operatord",
     help="Keeps a self-hosted GPU inference cluster healthy and big enough.\n\n"
     "Finds GPU/NCCL/CUDA faults in node logs, cordons and drains bad nodes inside safety budgets, "
@@ -51,16 +65,23 @@ def root(
     policy_file: Annotated[
         Path | None, typer.Option("--policy", help="Policy file; overrides the operatord-policy ConfigMap.")
     ] = None,
-    prometheus_url: Annotated[str | None, typer.Option("--prometheus-url", help="Prometheus base URL.")] = None,
+    prometheus_url: Annotated[
+        str | None, typer.Option("--prometheus-url", help="Prometheus base URL.")
+    ] = None,
     kubeconfig: Annotated[
-        Path | None, typer.Option("--kubeconfig", help="kubeconfig; default: in-cluster, then ~/.kube/config.")
+        Path | None,
+        typer.Option("--kubeconfig", help="kubeconfig; default: in-cluster, then ~/.kube/config."),
     ] = None,
     aws_region: Annotated[str | None, typer.Option("--aws-region", help="AWS region for burst.")] = None,
-    aws_profile: Annotated[str | None, typer.Option("--aws-profile", help="AWS profile (boto3 chain).")] = None,
+    aws_profile: Annotated[
+        str | None, typer.Option("--aws-profile", help="AWS profile (boto3 chain).")
+    ] = None,
     log_format: Annotated[
         str | None, typer.Option("--log-format", help="auto (JSON unless a terminal), json or console.")
     ] = None,
-    log_level: Annotated[str | None, typer.Option("--log-level", help="debug, info, warning or error.")] = None,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = None,
 ) -> None:
     cli = CliContext(
         config_file=config,
@@ -77,17 +98,26 @@ def root(
     ctx.obj = cli
     if ctx.resilient_parsing:
         return
-    settings = cli.settings
+    try:
+        settings = cli.settings
+    except CliError:
+        if _asks_for_help(ctx):
+            configure_logging()
+            return
+        raise
     configure_logging(settings.log_format, settings.log_level)
+
+
+def _asks_for_help(ctx: typer.Context) -> bool:
+    """--help must work even when the environment or --config is broken."""
+    rest: list[str] = ctx.meta.get(_ARGV_KEY, [])
+    return any(arg in ("-h", "--help") for arg in rest)
 
 
 def main() -> None:
     """Console-script entry point: run the app; user errors and bugs never print a bare traceback."""
     try:
         app()
-    except CliError as err:
-        sys.stderr.write(f"operatord: {err}\n")
-        sys.exit(int(err.code))
     except KeyboardInterrupt:
         sys.stderr.write("operatord: interrupted\n")
         sys.exit(130)

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer._click.exceptions import (
+    ClickException,
+)  # typer vendors click; plain `click` is not what it catches
 
 from operatord.settings import Settings, SettingsError, load_settings
 
@@ -41,12 +44,16 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-class CliError(Exception):
-    """A problem the user can fix; printed as one line without a traceback."""
+class CliError(ClickException):
+    """A problem the user can fix; printed as one line without a traceback, exits with `code`."""
 
     def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
         super().__init__(message)
         self.code = code
+        self.exit_code = int(code)
+
+    def show(self, file: Any = None) -> None:
+        sys.stderr.write(f"operatord: {self.format_message()}\n")
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from operatord.cli.common import EXIT_CODES_HELP, ExitCode, OutputFormat, context, print_json, worst
+from operatord.cli.common import ExitCode, OutputFormat, context, print_json, worst
 from operatord.policies.faultrules import FaultRules
 from operatord.policies.load import (
     LoadedPolicy,
@@ -37,15 +37,21 @@ def check(
     ctx: typer.Context,
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="Policy or FaultRules files. Default: --policy / OPERATORD_POLICY, else policies/default.yaml."),
+        typer.Argument(
+            help="Policy or FaultRules files. Default: --policy / OPERATORD_POLICY, else policies/default.yaml."
+        ),
     ] = None,
-    output: Annotated[OutputFormat, typer.Option("-o", "--output", help="table or json.")] = OutputFormat.TABLE,
+    output: Annotated[
+        OutputFormat, typer.Option("-o", "--output", help="table or json.")
+    ] = OutputFormat.TABLE,
 ) -> None:
     """Check policy files (kind: Policy) and fault-rule files (kind: FaultRules).
 
     A Policy is checked together with the FaultRules files its `faults.rules` globs name, so a bad regex in a rule fails the policy that would load it.
 
-    Example:  operatord policy check policies/default.yaml policies/examples/*.yaml
+    \b
+    Example:
+      operatord policy check policies/default.yaml policies/examples/*.yaml
     """
     paths = list(files or [])
     if not paths:
@@ -111,7 +117,11 @@ def _check_one(path: Path) -> tuple[ExitCode, list[Problem], dict[str, object]]:
     except PolicyInvalid as err:
         return ExitCode.FOUND, list(err.problems), {}
     loaded = LoadedPolicy(value, rules, str(path), tuple(str(f) for f in files))
-    return ExitCode.OK, [], {"kind": kind, "revision": loaded.revision, "rules": len(rules), "mode": str(value.mode)}
+    return (
+        ExitCode.OK,
+        [],
+        {"kind": kind, "revision": loaded.revision, "rules": len(rules), "mode": str(value.mode)},
+    )
 
 
 @app.command("schema", epilog="Exit codes: 0 printed.")

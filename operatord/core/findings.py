@@ -42,7 +42,9 @@ class Finding:
 
     def folded(self, repeat: Finding) -> Finding:
         """This finding with `repeat` counted in; first/last seen widen, the first text stays."""
-        times = [t for t in (self.first_seen, self.last_seen, repeat.first_seen, repeat.last_seen) if t is not None]
+        times = [
+            t for t in (self.first_seen, self.last_seen, repeat.first_seen, repeat.last_seen) if t is not None
+        ]
         return replace(
             self,
             count=self.count + repeat.count,

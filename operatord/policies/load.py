@@ -96,10 +96,14 @@ def _parse(text: str, name: str) -> _Document:
     except yaml.YAMLError as err:
         raise PolicyUnreadable([Problem(name, 1, 1, "", f"YAML error: {err}")]) from None
     nodes = [n for n in nodes if n is not None]
+    if not nodes:
+        return _Document(None, {(): (1, 1)}, [])
     if len(nodes) != 1:
         raise PolicyUnreadable([Problem(name, 1, 1, "", f"expected one YAML document, found {len(nodes)}")])
     root = nodes[0]
-    marks: dict[tuple[str | int, ...], tuple[int, int]] = {(): (root.start_mark.line + 1, root.start_mark.column + 1)}
+    marks: dict[tuple[str | int, ...], tuple[int, int]] = {
+        (): (root.start_mark.line + 1, root.start_mark.column + 1)
+    }
     problems: list[Problem] = []
     _walk(root, (), marks, problems, name)
     try:
@@ -122,7 +126,9 @@ def _walk(
             key = str(key_node.value)
             at = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in seen:
-                problems.append(Problem(name, *at, _dotted((*path, key)), "duplicate key (the later one would win)"))
+                problems.append(
+                    Problem(name, *at, _dotted((*path, key)), "duplicate key (the later one would win)")
+                )
             seen.add(key)
             marks[(*path, key)] = at
             _walk(value_node, (*path, key), marks, problems, name)
@@ -136,7 +142,9 @@ def _dotted(path: Iterable[str | int]) -> str:
     return ".".join(str(p) for p in path)
 
 
-def _locate(marks: dict[tuple[str | int, ...], tuple[int, int]], loc: tuple[str | int, ...]) -> tuple[int, int]:
+def _locate(
+    marks: dict[tuple[str | int, ...], tuple[int, int]], loc: tuple[str | int, ...]
+) -> tuple[int, int]:
     for end in range(len(loc), -1, -1):
         if loc[:end] in marks:
             return marks[loc[:end]]
@@ -177,7 +185,11 @@ def _message(e: Any, model: type[BaseModel], loc: tuple[str | int, ...]) -> str:
     msg = str(e["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    if kind not in {"value_error", "assertion_error"} and "input" in e and not isinstance(e["input"], dict | list):
+    if (
+        kind not in {"value_error", "assertion_error"}
+        and "input" in e
+        and not isinstance(e["input"], dict | list)
+    ):
         msg = f"{msg} (got {e['input']!r})"
     return msg
 
@@ -240,7 +252,9 @@ def read_text(path: Path) -> str:
 
 def decode(raw: bytes, name: str) -> str:
     if len(raw) > MAX_POLICY_BYTES:
-        raise PolicyUnreadable([Problem(name, 1, 1, "", f"file is {len(raw)} bytes; the limit is {MAX_POLICY_BYTES}")])
+        raise PolicyUnreadable(
+            [Problem(name, 1, 1, "", f"file is {len(raw)} bytes; the limit is {MAX_POLICY_BYTES}")]
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -254,9 +268,15 @@ def parse_document(text: str, name: str) -> tuple[str, BaseModel]:
     doc = _parse(text, name)
     if not isinstance(doc.data, dict):
         got = type(doc.data).__name__ if doc.data is not None else "an empty document"
-        raise PolicyInvalid([Problem(name, 1, 1, "", f"expected a mapping with `kind: Policy` or `kind: FaultRules`, got {got}")])
+        raise PolicyInvalid(
+            [
+                Problem(
+                    name, 1, 1, "", f"expected a mapping with `kind: Policy` or `kind: FaultRules`, got {got}"
+                )
+            ]
+        )
     kind = doc.data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         line, col = doc.marks.get(("kind",), (1, 1))
         what = "is missing" if kind is None else f"is {kind!r}"
         raise PolicyInvalid([Problem(name, line, col, "kind", f"{what}; expected Policy or FaultRules")])
@@ -287,11 +307,21 @@ def load_rules(paths: Sequence[Path]) -> tuple[FaultRule, ...]:
             problems.extend(err.problems)
             continue
         if not isinstance(value, FaultRules):
-            problems.append(Problem(str(path), 1, 1, "kind", f"is {kind}; a rules glob must match FaultRules files"))
+            problems.append(
+                Problem(str(path), 1, 1, "kind", f"is {kind}; a rules glob must match FaultRules files")
+            )
             continue
         for i, rule in enumerate(value.rules):
             if rule.id in where:
-                problems.append(Problem(str(path), 1, 1, f"rules.{i}.id", f"rule id {rule.id!r} also defined in {where[rule.id]}"))
+                problems.append(
+                    Problem(
+                        str(path),
+                        1,
+                        1,
+                        f"rules.{i}.id",
+                        f"rule id {rule.id!r} also defined in {where[rule.id]}",
+                    )
+                )
             where[rule.id] = str(path)
             rules.append(rule)
     if problems:

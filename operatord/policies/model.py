@@ -8,10 +8,9 @@ Helm chart's values.schema.json and the reference docs).
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
-from typing_extensions import Self
+from pydantic import Field, field_validator, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from operatord.policies.base import CrossFieldError, Strict
 from operatord.policies.types import CountOrPercent, CountOrPercentField, Duration, Fraction
@@ -29,7 +28,9 @@ class Pool(Strict):
         default_factory=dict,
         description=f"Labels selecting the pool's nodes; empty means {{{LABEL_POOL}: <name>}}.",
     )
-    gpu_type: str = Field(min_length=1, description="GPU model, e.g. A100-SXM4-40GB; matches serving profiles.")
+    gpu_type: str = Field(
+        min_length=1, description="GPU model, e.g. A100-SXM4-40GB; matches serving profiles."
+    )
     gpus_per_node: PositiveInt = Field(8, description="GPUs a healthy node of this pool advertises.")
     min_healthy_gpu_fraction: Fraction | None = Field(
         None, description="Overrides remediation.min_healthy_gpu_fraction for this pool."
@@ -76,7 +77,8 @@ class ServedModel(Strict):
     name: str = Field(min_length=1, description="Model name as served (the metrics' model_name label).")
     workload: WorkloadRef
     replica_owner: Literal["operatord", "hpa"] = Field(
-        "operatord", description="operatord sets replicas itself; hpa: an HPA/KEDA does, operatord only adds nodes."
+        "operatord",
+        description="operatord sets replicas itself; hpa: an HPA/KEDA does, operatord only adds nodes.",
     )
     min_replicas: NonNegativeInt = 1
     max_replicas: PositiveInt = 64
@@ -86,12 +88,15 @@ class ServedModel(Strict):
     def _replica_bounds(self) -> Self:
         if self.min_replicas > self.max_replicas:
             raise CrossFieldError(
-                "min_replicas", f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+                "min_replicas",
+                f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})",
             )
         types = [p.gpu_type for p in self.profiles]
         for i, gpu_type in enumerate(types):
             if gpu_type in types[:i]:
-                raise CrossFieldError(f"profiles.{i}.gpu_type", f"duplicate profile for GPU type {gpu_type!r}")
+                raise CrossFieldError(
+                    f"profiles.{i}.gpu_type", f"duplicate profile for GPU type {gpu_type!r}"
+                )
         return self
 
     def profile_for(self, gpu_type: str) -> ServingProfile | None:
@@ -120,19 +125,27 @@ class Serving(Strict):
 class Breaker(Strict):
     """Quarantine circuit breaker: too many cordons in a window means a shared cause; stop."""
 
-    fraction: Fraction = Field(0.5, gt=0, description="Trip when this share of nodes is quarantined in the window.")
+    fraction: Fraction = Field(
+        0.5, gt=0, description="Trip when this share of nodes is quarantined in the window."
+    )
     window: Duration = Field(timedelta(minutes=5), description="Sliding window for the breaker.")
 
 
 class Escalation(Strict):
-    after_remediations: PositiveInt = Field(5, description="Hand a node to a human after this many remediations.")
+    after_remediations: PositiveInt = Field(
+        5, description="Hand a node to a human after this many remediations."
+    )
     window: Duration = Field(timedelta(days=7), description="Window in which remediations are counted.")
 
 
 class DrainOptions(Strict):
-    timeout: Duration = Field(timedelta(minutes=15), description="Give up (and report) a drain after this long.")
+    timeout: Duration = Field(
+        timedelta(minutes=15), description="Give up (and report) a drain after this long."
+    )
     grace_period: Duration | None = Field(None, description="Pod termination grace; default: each pod's own.")
-    delete_emptydir_data: bool = Field(True, description="Evict pods with emptyDir volumes (their data is lost).")
+    delete_emptydir_data: bool = Field(
+        True, description="Evict pods with emptyDir volumes (their data is lost)."
+    )
     unmanaged_pods: Literal["refuse", "skip", "delete"] = Field(
         "refuse", description="Pods without a controller: refuse the drain, skip them, or delete them."
     )
@@ -152,7 +165,9 @@ class RemediationPolicy(Strict):
         0.2, description="More unhealthy than this share of a pool stops automatic remediation (fleet sick)."
     )
     breaker: Breaker = Breaker()
-    drain_spacing: Duration = Field(timedelta(minutes=10), description="Minimum time between two drain starts.")
+    drain_spacing: Duration = Field(
+        timedelta(minutes=10), description="Minimum time between two drain starts."
+    )
     drain: DrainOptions = DrainOptions()
     toleration: dict[FaultClass, Duration] = Field(
         default_factory=dict,
@@ -162,7 +177,9 @@ class RemediationPolicy(Strict):
         timedelta(minutes=20), description="Drain anyway when replacement capacity is not serving by then."
     )
     escalation: Escalation = Escalation()
-    uncordon_on_recovery: bool = Field(True, description="Uncordon nodes operatord cordoned once they recover.")
+    uncordon_on_recovery: bool = Field(
+        True, description="Uncordon nodes operatord cordoned once they recover."
+    )
 
 
 class FaultsPolicy(Strict):
@@ -171,34 +188,52 @@ class FaultsPolicy(Strict):
         min_length=1,
         description="Globs of FaultRules files, relative to this policy file.",
     )
-    burst_silence: Duration = Field(timedelta(minutes=3), description="Repeats closer than this fold into one finding.")
-    repeat_window: Duration = Field(timedelta(hours=24), description="The same Xid on the same GPU within this escalates.")
-    fleet_event_nodes: PositiveInt = Field(3, description="The same class on this many nodes is one fleet event.")
-    fleet_event_window: Duration = Field(timedelta(minutes=5), description="Window for fleet-event correlation.")
-    recovery_quiet_period: Duration = Field(
-        timedelta(minutes=30), description="A node fault clears after this long without a repeat (or a healthy probe)."
+    burst_silence: Duration = Field(
+        timedelta(minutes=3), description="Repeats closer than this fold into one finding."
     )
-    lookback: Duration = Field(timedelta(hours=1), description="How far back the agent reads logs on first start.")
+    repeat_window: Duration = Field(
+        timedelta(hours=24), description="The same Xid on the same GPU within this escalates."
+    )
+    fleet_event_nodes: PositiveInt = Field(
+        3, description="The same class on this many nodes is one fleet event."
+    )
+    fleet_event_window: Duration = Field(
+        timedelta(minutes=5), description="Window for fleet-event correlation."
+    )
+    recovery_quiet_period: Duration = Field(
+        timedelta(minutes=30),
+        description="A node fault clears after this long without a repeat (or a healthy probe).",
+    )
+    lookback: Duration = Field(
+        timedelta(hours=1), description="How far back the agent reads logs on first start."
+    )
 
 
 class Forecast(Strict):
     method: Literal["holt", "none"] = Field(
         "holt", description="holt: double exponential smoothing of demand; none: purely reactive."
     )
-    horizon: Duration | None = Field(None, description="Look-ahead; default: the burst timeouts' boot-to-serving time.")
+    horizon: Duration | None = Field(
+        None, description="Look-ahead; default: the burst timeouts' boot-to-serving time."
+    )
     alpha: float = Field(0.5, gt=0, le=1, description="Level smoothing.")
     beta: float = Field(0.3, gt=0, le=1, description="Trend smoothing.")
 
 
 class ScalingPolicy(Strict):
     target_utilization: float = Field(
-        0.8, gt=0, le=1, description="Run replicas at this share of their SLO throughput (the rest is headroom)."
+        0.8,
+        gt=0,
+        le=1,
+        description="Run replicas at this share of their SLO throughput (the rest is headroom).",
     )
     queue_depth_per_replica: PositiveFloat = Field(
         8, description="Waiting requests per replica above which the fast path adds capacity."
     )
     kv_cache_high: Fraction = Field(0.9, description="KV-cache usage above this counts as saturation.")
-    spike_factor: float = Field(2.0, gt=1, description="Demand this many times the smoothed value skips stabilization.")
+    spike_factor: float = Field(
+        2.0, gt=1, description="Demand this many times the smoothed value skips stabilization."
+    )
     scale_out_stabilization: Duration = Field(timedelta(seconds=30))
     scale_in_stabilization: Duration = Field(timedelta(minutes=5))
     scale_out_cooldown: Duration = Field(timedelta(minutes=2))
@@ -225,10 +260,14 @@ class BurstInstanceType(Strict):
     instance_type: str = Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", description="e.g. p4d.24xlarge")
     gpu_type: str = Field(min_length=1, description="Matches a serving profile's gpu_type.")
     gpus_per_node: PositiveInt = 8
-    nodes_per_replica: PositiveInt = Field(1, description="Nodes one serving replica spans (launched all-or-nothing).")
+    nodes_per_replica: PositiveInt = Field(
+        1, description="Nodes one serving replica spans (launched all-or-nothing)."
+    )
     vcpus: PositiveInt = Field(description="vCPUs per instance; counted against the regional quota.")
     price_usd_per_hour: PositiveFloat = Field(description="On-demand $/hour used for caps and reports.")
-    price_as_of: date = Field(description="Date the price was read (prices change; research/autoscaling.md §3.1).")
+    price_as_of: date = Field(
+        description="Date the price was read (prices change; research/autoscaling.md §3.1)."
+    )
 
 
 class Subnet(Strict):
@@ -249,11 +288,22 @@ class LaunchTemplate(Strict):
 
 
 class BurstTimeouts(Strict):
-    """Deadlines counted from the launch request."""
+    """Deadlines of the burst lifecycle: boot deadlines count from the launch request, drain and
+    terminate from entering that state (research/autoscaling.md §3.2, §5)."""
 
     launch: Duration = Field(timedelta(minutes=5), description="Instance running.")
-    register_: Duration = Field(timedelta(minutes=15), alias="register", description="Node registered and Ready.")
+    register_: Duration = Field(
+        timedelta(minutes=15), alias="register", description="Node registered and Ready."
+    )
     serving: Duration = Field(timedelta(minutes=30), description="Replica serving on it.")
+    drain: Duration = Field(
+        timedelta(minutes=10),
+        description="Serving pods leave a burst node by then (≥ preStop + vLLM --shutdown-timeout).",
+    )
+    terminate: Duration = Field(
+        timedelta(minutes=10),
+        description="EC2 reports the instance terminated by then, else it is retried and alerted.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -263,8 +313,12 @@ class BurstTimeouts(Strict):
 
 
 class BurstScaleIn(Strict):
-    min_age: Duration = Field(timedelta(minutes=10), description="Never release an instance younger than this.")
-    low_demand_for: Duration = Field(timedelta(minutes=5), description="Demand must stay low this long first.")
+    min_age: Duration = Field(
+        timedelta(minutes=10), description="Never release an instance younger than this."
+    )
+    low_demand_for: Duration = Field(
+        timedelta(minutes=5), description="Demand must stay low this long first."
+    )
 
 
 class BurstPolicy(Strict):
@@ -273,20 +327,30 @@ class BurstPolicy(Strict):
     enabled: bool = Field(False, description="Launch burst instances at all.")
     pool: str = Field(pattern=_NAME, description="The kind: burst pool burst nodes join.")
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}-[a-z]+-\d$")
-    instance_types: list[BurstInstanceType] = Field(min_length=1, description="Preference chain, first preferred.")
+    instance_types: list[BurstInstanceType] = Field(
+        min_length=1, description="Preference chain, first preferred."
+    )
     subnets: list[Subnet] = Field(min_length=1, description="One per AZ, tried in order.")
     launch_template: LaunchTemplate
     max_instances: NonNegativeInt = Field(4, description="Hard ceiling on live burst instances.")
-    max_instance_lifetime: Duration = Field(timedelta(hours=24), description="Every instance is terminated by then.")
+    max_instance_lifetime: Duration = Field(
+        timedelta(hours=24), description="Every instance is terminated by then."
+    )
     max_usd_per_hour: PositiveFloat = Field(description="Cap on the burst spend rate.")
     max_usd_per_day: PositiveFloat = Field(description="Cap on burst spend per UTC day.")
-    vcpu_quota: PositiveInt | None = Field(None, description="Regional P-instance vCPU quota; default: ask AWS.")
+    vcpu_quota: PositiveInt | None = Field(
+        None, description="Regional P-instance vCPU quota; default: ask AWS."
+    )
     timeouts: BurstTimeouts = BurstTimeouts()
     capacity_backoff: Duration = Field(
         timedelta(minutes=3), description="After a capacity error, skip that (type, AZ) this long."
     )
     orphan_grace: Duration = Field(
         timedelta(minutes=10), description="A tagged instance without a live intent is terminated after this."
+    )
+    quota_backoff: Duration = Field(
+        timedelta(minutes=30),
+        description="After a vCPU/instance quota error, launch nothing this long (and alert).",
     )
     scale_in: BurstScaleIn = BurstScaleIn()
 
@@ -299,42 +363,193 @@ class BurstPolicy(Strict):
         types = [t.instance_type for t in self.instance_types]
         for i, name in enumerate(types):
             if name in types[:i]:
-                raise CrossFieldError(f"instance_types.{i}.instance_type", f"duplicate instance type {name!r}")
+                raise CrossFieldError(
+                    f"instance_types.{i}.instance_type", f"duplicate instance type {name!r}"
+                )
         return self
 
 
-class MetricNames(Strict):
-    """Metric names read from Prometheus; override when your exporters rename them."""
+_METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 
-    gpu_active: str = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
-    gpu_util: str = "DCGM_FI_DEV_GPU_UTIL"
-    fb_used: str = "DCGM_FI_DEV_FB_USED"
-    fb_free: str = "DCGM_FI_DEV_FB_FREE"
-    xid: str = "DCGM_FI_DEV_XID_ERRORS"
-    row_remap_failure: str = "DCGM_FI_DEV_ROW_REMAP_FAILURE"
-    temperature: str = "DCGM_FI_DEV_GPU_TEMP"
-    power: str = "DCGM_FI_DEV_POWER_USAGE"
-    requests_waiting: str = "vllm:num_requests_waiting"
-    requests_running: str = "vllm:num_requests_running"
-    kv_cache_usage: str = "vllm:kv_cache_usage_perc"
-    kv_cache_usage_legacy: str = "vllm:gpu_cache_usage_perc"
-    prompt_tokens: str = "vllm:prompt_tokens_total"
-    generation_tokens: str = "vllm:generation_tokens_total"
-    request_success: str = "vllm:request_success_total"
-    ttft_seconds: str = "vllm:time_to_first_token_seconds"
-    e2e_seconds: str = "vllm:e2e_request_latency_seconds"
+
+def _name(default: str, description: str) -> str:
+    """A metric-name field: validated so an override cannot inject PromQL."""
+    return Field(default, pattern=_METRIC_NAME, description=description)
+
+
+class MetricNames(Strict):
+    """Metric names read from Prometheus (research/autoscaling.md §2); override when your exporters rename them.
+
+    Names written with a colon (`vllm:...`) are also read with the colon turned into an underscore:
+    a current prometheus_client serving OpenMetrics to Prometheus 2.x stores them that way.
+    vLLM and SGLang names of the same signal are read together, so a model served by either shows.
+    """
+
+    gpu_active: str = _name("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "GPU graphics-engine active ratio (0..1, DCP).")
+    gpu_util: str = _name(
+        "DCGM_FI_DEV_GPU_UTIL", "GPU utilisation in %; the fallback when gpu_active is absent."
+    )
+    fb_used: str = _name("DCGM_FI_DEV_FB_USED", "Framebuffer used, MiB.")
+    fb_free: str = _name("DCGM_FI_DEV_FB_FREE", "Framebuffer free, MiB.")
+    xid: str = _name("DCGM_FI_DEV_XID_ERRORS", "Last Xid per GPU (a gauge: it holds only the last value).")
+    row_remap_failure: str = _name("DCGM_FI_DEV_ROW_REMAP_FAILURE", "1 when HBM row remapping failed.")
+    temperature: str = _name("DCGM_FI_DEV_GPU_TEMP", "GPU temperature, °C.")
+    power: str = _name("DCGM_FI_DEV_POWER_USAGE", "GPU power draw, W.")
+    requests_waiting: str = _name("vllm:num_requests_waiting", "vLLM queue depth.")
+    requests_running: str = _name("vllm:num_requests_running", "vLLM requests in the running batch.")
+    kv_cache_usage: str = _name("vllm:kv_cache_usage_perc", "vLLM KV-cache usage 0..1 (current name).")
+    kv_cache_usage_legacy: str = _name(
+        "vllm:gpu_cache_usage_perc", "Deprecated vLLM KV-cache name, read when the current one is absent."
+    )
+    prompt_tokens: str = _name("vllm:prompt_tokens_total", "vLLM prompt tokens counter.")
+    generation_tokens: str = _name("vllm:generation_tokens_total", "vLLM generated tokens counter.")
+    request_success: str = _name(
+        "vllm:request_success_total",
+        "vLLM finished requests counter (label finished_reason; abort is a failure).",
+    )
+    ttft_seconds: str = _name("vllm:time_to_first_token_seconds", "vLLM time-to-first-token histogram.")
+    e2e_seconds: str = _name("vllm:e2e_request_latency_seconds", "vLLM end-to-end latency histogram.")
+    sglang_requests_waiting: str = _name("sglang:num_queue_reqs", "SGLang queue depth.")
+    sglang_requests_running: str = _name("sglang:num_running_reqs", "SGLang running requests.")
+    sglang_kv_cache_usage: str = _name("sglang:token_usage", "SGLang KV pool usage 0..1.")
+    sglang_prompt_tokens: str = _name("sglang:prompt_tokens_total", "SGLang prompt tokens counter.")
+    sglang_generation_tokens: str = _name(
+        "sglang:generation_tokens_total", "SGLang generated tokens counter."
+    )
+    sglang_requests: str = _name("sglang:num_requests_total", "SGLang requests counter.")
+    sglang_aborted_requests: str = _name(
+        "sglang:num_aborted_requests_total", "SGLang aborted requests counter."
+    )
+    sglang_ttft_seconds: str = _name(
+        "sglang:time_to_first_token_seconds", "SGLang time-to-first-token histogram."
+    )
+    sglang_e2e_seconds: str = _name(
+        "sglang:e2e_request_latency_seconds", "SGLang end-to-end latency histogram."
+    )
 
 
 class MetricsPolicy(Strict):
+    """Where and how operatord reads Prometheus; unknown values never count as zero."""
+
     prometheus_url: str | None = Field(
         None, pattern=r"^https?://", description="Default Prometheus URL; --prometheus-url overrides."
     )
     staleness_limit: Duration = Field(timedelta(minutes=2), description="Older samples count as unknown.")
-    query_timeout: Duration = Field(timedelta(seconds=10))
+    query_timeout: Duration = Field(
+        timedelta(seconds=10), description="Per PromQL query; a timeout makes the whole snapshot unknown."
+    )
     rate_window: Duration = Field(timedelta(minutes=1), description="Window of rate() for counters.")
-    node_label: str = Field("Hostname", description="dcgm-exporter label naming the node (Hostname or hostname).")
-    model_label: str = Field("model_name", description="Label naming the served model.")
+    node_label: str = Field(
+        "Hostname",
+        pattern=_LABEL_NAME,
+        description="Label naming the node (e.g. one set by relabeling __meta_kubernetes_pod_node_name); "
+        "dcgm-exporter's Hostname and hostname are always read as well, in that order after this one.",
+    )
+    model_label: str = Field("model_name", pattern=_LABEL_NAME, description="Label naming the served model.")
     names: MetricNames = MetricNames()
+
+    @model_validator(mode="after")
+    def _windows(self) -> Self:
+        if self.rate_window <= timedelta(0):
+            raise CrossFieldError("rate_window", "must be positive")
+        if self.query_timeout <= timedelta(0):
+            raise CrossFieldError("query_timeout", "must be positive")
+        return self
+
+
+class BurstPrice(Strict):
+    """One dated price of a burst instance (prices change: research/autoscaling.md §3.1)."""
+
+    instance_type: str = Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", description="e.g. p4d.24xlarge")
+    kind: Literal["on_demand", "reserved", "savings_plan", "capacity_block", "spot"] = Field(
+        description="Purchase option the price is for."
+    )
+    usd_per_hour: PositiveFloat = Field(description="$ per instance-hour.")
+    as_of: date = Field(description="Date the price was read.")
+    gpus: PositiveInt = Field(8, description="GPUs per instance.")
+    note: str = Field("", description="Where the price comes from.")
+
+
+class CostPolicy(Strict):
+    """Inputs of `operatord cost`: local cost of ownership against burst prices. Every number is yours to set."""
+
+    node_power_kw_full: PositiveFloat = Field(
+        2.4, description="Power of one local node at full GPU load, kW."
+    )
+    node_power_kw_idle: float = Field(0.8, ge=0, description="Power of one local node with idle GPUs, kW.")
+    electricity_usd_per_kwh: float = Field(0.12, ge=0, description="Electricity price, $/kWh.")
+    pue: float = Field(
+        1.4, ge=1, le=3, description="Power usage effectiveness: cooling and facility overhead factor."
+    )
+    hardware_usd_per_node: float = Field(150_000, ge=0, description="Purchase price of one local node, $.")
+    amortisation: Duration = Field(
+        timedelta(days=3 * 365), description="Period over which hardware is written off."
+    )
+    other_usd_per_node_hour: float = Field(
+        0, ge=0, description="Everything else per node-hour (rack space, network, support), $."
+    )
+    target_utilization: Fraction | None = Field(
+        None,
+        gt=0,
+        description="Run replicas at this share of their SLO throughput; default: scaling.target_utilization.",
+    )
+    prices: list[BurstPrice] = Field(
+        default_factory=list, description="Dated burst prices to compare against."
+    )
+
+    @model_validator(mode="after")
+    def _power(self) -> Self:
+        if self.node_power_kw_idle > self.node_power_kw_full:
+            raise CrossFieldError("node_power_kw_idle", "must not exceed node_power_kw_full")
+        if self.amortisation <= timedelta(0):
+            raise CrossFieldError("amortisation", "must be positive")
+        return self
+
+
+StackComponent = Literal[
+    "driver", "cuda", "nccl", "kernel", "os_image", "container_runtime", "kubelet", "gpu_product"
+]
+
+
+class FleetPolicy(Strict):
+    """Version-skew checks across each pool (driver, CUDA, NCCL, kernel, runtime, GPU model)."""
+
+    pinned: dict[str, dict[StackComponent, list[str]]] = Field(
+        default_factory=dict,
+        description="Per pool: the accepted versions of a component (e.g. during an upgrade, the target). "
+        "Unpinned components are compared with the pool's strict majority.",
+    )
+    ignore: list[StackComponent] = Field(default_factory=list, description="Components never compared.")
+    cordon_outliers: bool = Field(
+        False, description="In cordon-only and full modes, cordon nodes whose stack differs from the pool's."
+    )
+
+    @field_validator("pinned", mode="before")
+    @classmethod
+    def _one_version_is_a_list(cls, value: object) -> object:
+        """`driver: 550.54.15` means `driver: [550.54.15]` (quote numeric versions: `cuda: "12.10"`)."""
+        if not isinstance(value, dict):
+            return value
+        return {
+            pool: (
+                {c: v if isinstance(v, list) else [v] for c, v in comps.items()}
+                if isinstance(comps, dict)
+                else comps
+            )
+            for pool, comps in value.items()
+        }
+
+    @field_validator("pinned", mode="after")
+    @classmethod
+    def _versions_not_empty(
+        cls, value: dict[str, dict[StackComponent, list[str]]]
+    ) -> dict[str, dict[StackComponent, list[str]]]:
+        for pool, comps in value.items():
+            for component, versions in comps.items():
+                if not versions or any(not v.strip() for v in versions):
+                    raise CrossFieldError(f"{pool}.{component}", "list at least one non-empty version")
+        return value
 
 
 class Policy(Strict):
@@ -342,8 +557,12 @@ class Policy(Strict):
 
     api_version: Literal["operatord.io/v1"] = Field("operatord.io/v1", alias="apiVersion")
     kind: Literal["Policy"]
-    mode: Mode = Field(Mode.OBSERVE, description="observe | cordon-only | full; a ceiling `run --mode` may lower.")
-    cluster: str = Field(pattern=_NAME, description="Cluster name; tags burst instances (operatord.io/cluster).")
+    mode: Mode = Field(
+        Mode.OBSERVE, description="observe | cordon-only | full; a ceiling `run --mode` may lower."
+    )
+    cluster: str = Field(
+        pattern=_NAME, description="Cluster name; tags burst instances (operatord.io/cluster)."
+    )
     pools: list[Pool] = Field(min_length=1)
     serving: Serving
     remediation: RemediationPolicy = RemediationPolicy()
@@ -351,6 +570,8 @@ class Policy(Strict):
     scaling: ScalingPolicy = ScalingPolicy()
     burst: BurstPolicy | None = None
     metrics: MetricsPolicy = MetricsPolicy()
+    cost: CostPolicy = CostPolicy()
+    fleet: FleetPolicy = FleetPolicy()
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -358,10 +579,17 @@ class Policy(Strict):
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise CrossFieldError(f"pools.{i}.name", f"duplicate pool {name!r}")
+        for pool_name in self.fleet.pinned:
+            if pool_name not in names:
+                raise CrossFieldError(
+                    f"fleet.pinned.{pool_name}", f"no pool named {pool_name!r} (pools: {', '.join(names)})"
+                )
         if self.burst is not None:
             pool = next((p for p in self.pools if p.name == self.burst.pool), None)
             if pool is None:
-                raise CrossFieldError("burst.pool", f"no pool named {self.burst.pool!r} (pools: {', '.join(names)})")
+                raise CrossFieldError(
+                    "burst.pool", f"no pool named {self.burst.pool!r} (pools: {', '.join(names)})"
+                )
             if pool.kind != "burst":
                 raise CrossFieldError("burst.pool", f"pool {pool.name!r} is kind {pool.kind}, not burst")
             for i, itype in enumerate(self.burst.instance_types):

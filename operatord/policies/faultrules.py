@@ -9,10 +9,9 @@ field, e.g. Xid 95 with `RST: Yes` is contained, without it the GPU needs a rese
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
-from typing_extensions import Self
 
 from operatord.policies.base import CrossFieldError, Strict
 from operatord.vocab import FaultAction, FaultClass, LogSourceKind, Severity
@@ -49,10 +48,16 @@ Pattern = Annotated[
 
 
 class Multiline(Strict):
-    """Lines after the match that belong to the same report (e.g. a fallen-off-the-bus block)."""
+    """Lines after the first that belong to the same report (e.g. a fallen-off-the-bus block).
+
+    Semantics: the block is the line the prefilter found plus the immediately following lines
+    (prefixes stripped) that match `continuation`, at most `max_lines` of them. `pattern` is then
+    searched in the block joined with newlines; on success the finding covers (and consumes) the
+    whole block, on failure the rule does not fire and every line is classified on its own.
+    """
 
     continuation: Pattern = Field(description="A following line matching this belongs to the finding.")
-    max_lines: int = Field(8, ge=1, le=200, description="At most this many continuation lines are taken.")
+    max_lines: int = Field(8, ge=1, le=50, description="At most this many continuation lines are taken.")
 
 
 class Verdict(Strict):
@@ -85,6 +90,13 @@ class FaultRule(Strict):
     multiline: Multiline | None = None
     overrides: list[Override] = Field(default_factory=list)
     runbook: str = Field(pattern=r"^[a-z0-9_./-]+\.md$", description="Runbook file under runbooks/.")
+    priority: int = Field(
+        0,
+        ge=-100,
+        le=100,
+        description="When several rules confirm one line, the highest priority wins (ties: catalog order). "
+        "Catch-alls use a negative priority.",
+    )
     description: str = ""
 
     @field_validator("prefilter")

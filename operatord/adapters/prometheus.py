@@ -310,7 +310,7 @@ class PromMetrics:
             ) from err
         except requests.exceptions.ConnectionError as err:
             raise _Outage(
-                Unknown(UnknownReason.UNREACHABLE, f"cannot connect to {self.url}: {_short(err)}")
+                Unknown(UnknownReason.UNREACHABLE, f"cannot connect to {self.url}: {_cause(err)}")
             ) from err
         except requests.exceptions.RequestException as err:
             raise _Outage(Unknown(UnknownReason.UNREACHABLE, f"{self.url}: {_short(err)}")) from err
@@ -334,6 +334,15 @@ class PromMetrics:
 
 class _QueryError(Exception):
     pass
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _cause(err: BaseException) -> str:
+    """The OS-level reason of a connection error ("Connection refused"), not urllib3's retry wrapper."""
+    match = _ERRNO.search(str(err))
+    return match.group(1).strip() if match else _short(err, 200)
 
 
 def _short(err: BaseException, limit: int = 300) -> str:

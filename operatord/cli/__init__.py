@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from operatord import __version__
-from operatord.cli import faults, policy
+from operatord.cli import cost, faults, metrics, policy
 from operatord.cli.common import EXIT_CODES_HELP, CliContext, CliError, ExitCode
 from operatord.shell.telemetry import configure_logging
 
@@ -46,6 +46,8 @@ app = typer.Typer(
 )
 app.add_typer(policy.app, name="policy")
 app.add_typer(faults.app, name="faults")
+app.command("metrics", epilog=metrics.EPILOG)(metrics.metrics)
+app.command("cost", epilog=cost.EPILOG)(cost.cost)
 
 
 def _version(value: bool) -> None:

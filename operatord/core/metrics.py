@@ -220,10 +220,9 @@ class MetricsSnapshot:
 
     def gaps(self) -> list[Gap]:
         """Every unknown, in a stable order: the outage, whole signals, nodes, models."""
-        out: list[Gap] = []
-        if self.outage is not None:
-            out.append(Gap("prometheus", self.outage.reason, self.outage.detail))
-        out.extend(self.signal_gaps)
+        if self.outage is not None:  # every value is unknown for this one reason; say it once
+            return [Gap("prometheus", self.outage.reason, self.outage.detail)]
+        out: list[Gap] = list(self.signal_gaps)
         for name in sorted(self.nodes):
             out.extend(_gaps(f"nodes.{name}", self.nodes[name].readings()))
         for name in sorted(self.models):

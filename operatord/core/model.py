@@ -9,7 +9,7 @@ shape leaks through (no dicts of unknown keys except labels and annotations, whi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -81,14 +81,17 @@ def human(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Node:
     name: str
-    labels: Mapping[str, str] = EMPTY
-    annotations: Mapping[str, str] = EMPTY
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    annotations: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     unschedulable: bool = False
     taints: tuple[Taint, ...] = ()
     conditions: tuple[NodeCondition, ...] = ()
     gpus: int = 0  # allocatable nvidia.com/gpu
     resource_version: str = ""
     created_at: datetime | None = None
+    info: Mapping[str, str] = field(
+        default_factory=lambda: EMPTY
+    )  # status.nodeInfo: kernelVersion, osImage, containerRuntimeVersion, kubeletVersion
 
     def condition(self, type_: str) -> NodeCondition | None:
         return next((c for c in self.conditions if c.type == type_), None)
@@ -135,8 +138,8 @@ class Pod:
     namespace: str
     name: str
     node_name: str | None = None
-    labels: Mapping[str, str] = EMPTY
-    annotations: Mapping[str, str] = EMPTY
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    annotations: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     controller_kind: OwnerKind | None = None  # None: no controller (an unmanaged pod)
     controller_name: str | None = None
     phase: str = "Running"
@@ -183,8 +186,8 @@ class WatchEvent(Generic[T]):
 class ConfigMap:
     namespace: str
     name: str
-    data: Mapping[str, str] = EMPTY
-    labels: Mapping[str, str] = EMPTY
+    data: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     resource_version: str = ""  # "" for one not yet created
 
 

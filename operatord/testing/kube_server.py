@@ -17,7 +17,8 @@ store with a global resourceVersion and implements, for the kinds in `KINDS`:
   (an object leaving the selection is DELETED); a resourceVersion older than the retained
   history gets an ERROR event with code 410 (call `compact()` to force that);
 * eviction (policy/v1, POST pods/NAME/eviction): the pod's PodDisruptionBudget is evaluated live
-  (minAvailable / maxUnavailable, int or %, over Running+Ready pods it selects): no disruption
+  (minAvailable / maxUnavailable, int or %, over Running+Ready pods it selects; the expected
+  count is the most pods it has selected, kept in status.expectedPods): no disruption
   allowed → 429; more than one PDB selecting the pod → 500 (what Kubernetes answers);
   `dryRun=All` evicts nothing;
 * Leases, ConfigMaps, Events and namespaces as ordinary objects.
@@ -981,7 +982,12 @@ class _Ops:
             and selector_matches(spec.get("selector"), (o.get("metadata") or {}).get("labels") or {})
             and (o.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
         ]
-        expected = len(selected)
+        # Kubernetes takes the expected count from the pods' controllers' scale; without controllers
+        # here, the most pods the budget has selected stands in for it (an evicted replica is one a
+        # controller would recreate, so the expectation does not shrink with each eviction).
+        status = pdb.setdefault("status", {})
+        expected = max(int(status.get("expectedPods") or 0), len(selected))
+        status["expectedPods"] = expected
         healthy = sum(1 for o in selected if _pod_ready(o))
         if spec.get("minAvailable") is not None:
             desired = _int_or_percent(spec["minAvailable"], expected, round_up=True)

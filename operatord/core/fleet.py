@@ -1,0 +1,268 @@
+"""Pure. Fleet consistency: which nodes run a GPU stack that differs from their pool's.
+
+A node whose driver, CUDA, NCCL or kernel differs from its peers makes every multi-node job
+that lands on it fail with NCCL errors that look like network faults; a driver upgraded
+without a reboot gives "Driver/library version mismatch". No anchor checks this across the
+fleet, so operatord does: per pool, a reference stack (the policy's pinned versions, else the
+strict majority of nodes that report the component) and the nodes that differ from it.
+
+Versions come from what the cluster already publishes: GPU Feature Discovery labels,
+`status.nodeInfo`, the agent's `operatord.io/stack` annotation and, where the shell supplies
+it, dcgm-exporter's driver label. A component a node does not report is *unknown*, never an
+outlier: missing labels are a data problem, not a bad node.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from operatord.core.model import Node
+from operatord.policies.model import Policy, Pool
+from operatord.vocab import ANNOTATION_STACK, LABEL_POOL
+
+COMPONENTS = ("driver", "cuda", "nccl", "kernel", "os_image", "container_runtime", "kubelet", "gpu_product")
+
+# GFD has renamed its labels over time; the first present form wins.
+_DRIVER_LABELS = (
+    ("nvidia.com/cuda.driver-version.full",),
+    ("nvidia.com/cuda.driver.major", "nvidia.com/cuda.driver.minor", "nvidia.com/cuda.driver.rev"),
+    ("nvidia.com/gpu.driver.major", "nvidia.com/gpu.driver.minor", "nvidia.com/gpu.driver.revision"),
+)
+_CUDA_LABELS = (
+    ("nvidia.com/cuda.runtime-version.full",),
+    ("nvidia.com/cuda.runtime.major", "nvidia.com/cuda.runtime.minor"),
+)
+_NODE_INFO = {
+    "kernel": "kernelVersion",
+    "os_image": "osImage",
+    "container_runtime": "containerRuntimeVersion",
+    "kubelet": "kubeletVersion",
+}
+LABEL_GPU_PRODUCT = "nvidia.com/gpu.product"
+LABEL_GPU_COUNT = "nvidia.com/gpu.count"
+LABEL_MIG_STRATEGY = "nvidia.com/mig.strategy"
+_MIG_SUFFIX = "-MIG-"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStack:
+    """What one node reports: component → version (absent = unknown), and its GPUs."""
+
+    node: str
+    pool: str | None
+    versions: Mapping[str, str]
+    gpus_advertised: int | None  # physical GPUs the node reports (GFD count, else allocatable)
+    mig: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A pool's expected version of one component and where that expectation comes from."""
+
+    accepted: tuple[str, ...]  # empty: no reference (no data, or no strict majority)
+    source: str  # "pinned" | "majority" | "none"
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    component: str
+    have: str
+    want: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeVerdict:
+    node: str
+    pool: str
+    differences: tuple[Difference, ...] = ()
+    unknown: tuple[str, ...] = ()
+    gpus_advertised: int | None = None
+    gpus_expected: int | None = None
+
+    @property
+    def missing_gpus(self) -> int:
+        if self.gpus_advertised is None or self.gpus_expected is None:
+            return 0
+        return max(0, self.gpus_expected - self.gpus_advertised)
+
+    @property
+    def outlier(self) -> bool:
+        return bool(self.differences) or self.missing_gpus > 0
+
+    def summary(self) -> str:
+        """One line for a NodeCondition message or an Event: what differs, nothing else."""
+        parts = [
+            f"{d.component} {d.have} (pool: {' or '.join(d.want)}, {d.source})" for d in self.differences
+        ]
+        if self.missing_gpus:
+            parts.append(f"{self.gpus_advertised} of {self.gpus_expected} GPUs advertised")
+        return "; ".join(parts) or "consistent"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolReport:
+    pool: str
+    reference: Mapping[str, Reference]
+    nodes: tuple[NodeVerdict, ...]
+
+    @property
+    def outliers(self) -> tuple[NodeVerdict, ...]:
+        return tuple(v for v in self.nodes if v.outlier)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetReport:
+    pools: tuple[PoolReport, ...]
+    unpooled: tuple[str, ...] = field(default=())  # nodes matching no pool of the policy
+
+    @property
+    def outliers(self) -> tuple[NodeVerdict, ...]:
+        return tuple(v for p in self.pools for v in p.outliers)
+
+    def verdict(self, node: str) -> NodeVerdict | None:
+        return next((v for p in self.pools for v in p.nodes if v.node == node), None)
+
+
+def stack_of(node: Node, driver_from_metrics: str | None = None) -> NodeStack:
+    """Read a node's stack from its labels, nodeInfo and the agent's annotation.
+
+    GFD labels are authoritative for the driver; the agent's annotation and dcgm-exporter only
+    fill what GFD does not publish, so two sources never disagree silently.
+    """
+    versions: dict[str, str] = {}
+    agent = _agent_stack(node.annotations.get(ANNOTATION_STACK))
+    driver = _joined(node.labels, _DRIVER_LABELS) or agent.get("driver") or driver_from_metrics
+    cuda = _joined(node.labels, _CUDA_LABELS) or agent.get("cuda")
+    for key, value in (("driver", driver), ("cuda", cuda), ("nccl", agent.get("nccl"))):
+        if value:
+            versions[key] = value
+    for key, info_key in _NODE_INFO.items():
+        value = node.info.get(info_key, "").strip()
+        if value:
+            versions[key] = value
+    product = node.labels.get(LABEL_GPU_PRODUCT, "").strip()
+    mig = _MIG_SUFFIX in product or node.labels.get(LABEL_MIG_STRATEGY, "none") not in ("", "none")
+    if product:
+        versions["gpu_product"] = product.split(_MIG_SUFFIX, 1)[0]
+    count_label = node.labels.get(LABEL_GPU_COUNT, "")
+    if count_label.isdigit():
+        advertised: int | None = int(count_label)
+    elif mig:
+        advertised = None  # allocatable counts MIG slices, not GPUs
+    else:
+        advertised = node.gpus
+    return NodeStack(node.name, node.labels.get(LABEL_POOL), MappingProxyType(versions), advertised, mig)
+
+
+def check_fleet(
+    nodes: Iterable[Node], policy: Policy, driver_from_metrics: Mapping[str, str] | None = None
+) -> FleetReport:
+    """Group nodes by the policy's pools and judge each against its pool's reference stack.
+
+    Deterministic: pools in policy order, nodes by name. Pools select nodes by their node
+    selector; a node selected by no pool is listed in `unpooled` and judged by nothing.
+    """
+    metrics = driver_from_metrics or {}
+    by_pool: dict[str, list[NodeStack]] = {p.name: [] for p in policy.pools}
+    unpooled: list[str] = []
+    for node in sorted(nodes, key=lambda n: n.name):
+        pool = _pool_of(node, policy.pools)
+        if pool is None:
+            unpooled.append(node.name)
+            continue
+        by_pool[pool.name].append(stack_of(node, metrics.get(node.name)))
+    reports = []
+    for pool in policy.pools:
+        stacks = by_pool[pool.name]
+        pins = policy.fleet.pinned.get(pool.name, {})
+        reference = {
+            c: pool_reference(c, stacks, pins.get(c)) for c in COMPONENTS if c not in policy.fleet.ignore
+        }
+        verdicts = tuple(_judge(s, pool, reference) for s in stacks)
+        reports.append(PoolReport(pool.name, MappingProxyType(reference), verdicts))
+    return FleetReport(tuple(reports), tuple(unpooled))
+
+
+def pool_reference(component: str, stacks: Sequence[NodeStack], pinned: Sequence[str] | None) -> Reference:
+    """The pinned versions when the policy names them, else the strict majority's version.
+
+    A strict majority (more than half of the nodes that report the component) is required:
+    halfway through a rolling upgrade there is no majority and nobody is an outlier, which is
+    why an upgrade should be pinned to its target in the policy.
+    """
+    if pinned:
+        return Reference(tuple(pinned), "pinned")
+    seen = Counter(s.versions[component] for s in stacks if component in s.versions)
+    if not seen:
+        return Reference((), "none", "no node reports it")
+    (top, count), *rest = seen.most_common()
+    total = sum(seen.values())
+    if count * 2 <= total or (rest and rest[0][1] == count):
+        return Reference((), "none", f"no majority among {total} nodes: {dict(sorted(seen.items()))}")
+    return Reference((top,), "majority", f"{count} of {total} nodes")
+
+
+def serving_allowed(node: Node, report: FleetReport) -> tuple[bool, str]:
+    """Gate for marking a (burst) node serving: its stack must match its pool's reference.
+
+    A node the report does not know, or one with unknown components, may serve: the gate
+    blocks what is known to differ, it does not demand labels a cluster may not publish.
+    """
+    verdict = report.verdict(node.name)
+    if verdict is None or not verdict.outlier:
+        return True, "consistent"
+    return False, verdict.summary()
+
+
+def _judge(stack: NodeStack, pool: Pool, reference: Mapping[str, Reference]) -> NodeVerdict:
+    differences = []
+    unknown = []
+    for component, ref in reference.items():
+        have = stack.versions.get(component)
+        if have is None:
+            unknown.append(component)
+        elif ref.accepted and have not in ref.accepted:
+            differences.append(Difference(component, have, ref.accepted, ref.source))
+    return NodeVerdict(
+        node=stack.node,
+        pool=pool.name,
+        differences=tuple(differences),
+        unknown=tuple(unknown),
+        gpus_advertised=stack.gpus_advertised,
+        gpus_expected=pool.gpus_per_node,
+    )
+
+
+def _pool_of(node: Node, pools: Sequence[Pool]) -> Pool | None:
+    for pool in pools:
+        selector = pool.selector
+        if all(node.labels.get(k) == v for k, v in selector.items()):
+            return pool
+    return None
+
+
+def _joined(labels: Mapping[str, str], forms: Sequence[Sequence[str]]) -> str | None:
+    for keys in forms:
+        parts = [labels.get(k, "").strip() for k in keys]
+        if parts[0]:
+            return ".".join(p for p in parts if p)
+    return None
+
+
+def _agent_stack(raw: str | None) -> dict[str, str]:
+    """The agent's `operatord.io/stack` JSON object; anything malformed reads as empty."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int | float) and str(v).strip()}

@@ -15,16 +15,17 @@ outlier: missing labels are a data problem, not a bad node.
 from __future__ import annotations
 
 import json
+import typing
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from operatord.core.model import Node
-from operatord.policies.model import Policy, Pool
+from operatord.policies.model import Policy, Pool, StackComponent
 from operatord.vocab import ANNOTATION_STACK, LABEL_POOL
 
-COMPONENTS = ("driver", "cuda", "nccl", "kernel", "os_image", "container_runtime", "kubelet", "gpu_product")
+COMPONENTS: tuple[StackComponent, ...] = typing.get_args(StackComponent)
 
 # GFD has renamed its labels over time; the first present form wins.
 _DRIVER_LABELS = (

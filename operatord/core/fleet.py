@@ -182,7 +182,7 @@ def check_fleet(
     for pool in policy.pools:
         stacks = by_pool[pool.name]
         pins = policy.fleet.pinned.get(pool.name, {})
-        reference = {
+        reference: dict[str, Reference] = {
             c: pool_reference(c, stacks, pins.get(c)) for c in COMPONENTS if c not in policy.fleet.ignore
         }
         verdicts = tuple(_judge(s, pool, reference) for s in stacks)

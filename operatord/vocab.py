@@ -117,6 +117,14 @@ class Reason(StrEnum):
     ORPHAN_INSTANCE = "orphan_instance"
     METRICS_UNKNOWN = "metrics_unknown"
     STALE_SNAPSHOT = "stale_snapshot"
+    # burst lifecycle and scaling (issue 6)
+    LAUNCH_REJECTED = "launch_rejected"  # EC2 refused the request itself (template, AMI, permissions)
+    PARTIAL_LAUNCH = "partial_launch"  # fewer instances than a multi-node replica needs: rolled back
+    STABILIZING = "stabilizing"  # the change has not held for the stabilization window yet
+    CAPACITY_REQUEST = "capacity_request"  # remediation asked for replacement capacity before a drain
+    HUMAN_REQUEST = "human_request"  # `operatord burst launch|terminate` by a person
+    DRAIN_TIMEOUT = "drain_timeout"  # serving pods did not leave a burst node in time
+    TERMINATE_TIMEOUT = "terminate_timeout"  # EC2 still reports an instance running after terminate
     VERSION_SKEW = "version_skew"
 
 

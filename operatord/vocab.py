@@ -126,6 +126,12 @@ class Reason(StrEnum):
     DRAIN_TIMEOUT = "drain_timeout"  # serving pods did not leave a burst node in time
     TERMINATE_TIMEOUT = "terminate_timeout"  # EC2 still reports an instance running after terminate
     VERSION_SKEW = "version_skew"
+    # node remediation (issue 4)
+    TOLERATING = "tolerating"  # a non-fatal node fault inside its class's toleration window
+    DRAIN_REFUSED = "drain_refused"  # pods kubectl drain would also refuse (unmanaged, emptyDir) per policy
+    PDB_MISCONFIGURED = "pdb_misconfigured"  # eviction answered 500: e.g. several PDBs select one pod
+    AWAITING_REPAIR = "awaiting_repair"  # drained and handed to a human (reset, reboot, RMA)
+    MANUAL_DRAIN = "manual_drain"  # `operatord drain` by a person
 
 
 # Kubernetes label, annotation and condition names (design §1.5, §1.9).

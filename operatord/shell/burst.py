@@ -217,7 +217,7 @@ class BurstRunner:
                 outcomes.append(
                     Outcome(
                         "launch_failed",
-                        intent.failure or "",
+                        (intent.failure or "").split(":", 1)[0],
                         intent.id,
                         detail={"code": result.code or "", "message": result.message},
                     )

@@ -184,3 +184,41 @@ def configmaps() -> MemoryConfigMaps:
 @pytest.fixture
 def store(configmaps: MemoryConfigMaps) -> IntentStore:
     return IntentStore(configmaps, "operatord", "test")
+
+
+@dataclass
+class Aws:
+    """A moto EC2 world: a VPC with one subnet per AZ and the burst launch template."""
+
+    ec2: Any
+    subnets: list[dict[str, str]]
+    template_id: str
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
+    import boto3  # noqa: PLC0415
+    import botocore.config  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        ec2 = boto3.client(
+            "ec2",
+            region_name="us-east-1",
+            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
+        )
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = []
+        for i, az in enumerate(("us-east-1a", "us-east-1b")):
+            sid = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=az)["Subnet"][
+                "SubnetId"
+            ]
+            subnets.append({"id": sid, "availability_zone": az})
+        lt = ec2.create_launch_template(
+            LaunchTemplateName="operatord-gpu-burst", LaunchTemplateData={"ImageId": "ami-12c6146b"}
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        yield Aws(ec2, subnets, lt)

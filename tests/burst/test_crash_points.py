@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from burst.conftest import NOW, Clock, MemoryConfigMaps, a_policy, multinode_policy
+from tests.burst.conftest import NOW, Clock, MemoryConfigMaps, a_policy, multinode_policy
 from operatord.core.burst.lifecycle import BurstState
 from operatord.shell.burst import BurstRunner
 from operatord.shell.intents import IntentStore

@@ -83,8 +83,19 @@ def _compile(hyperscan: Any, patterns: Sequence[str]) -> Any:
             flags=[flags] * len(patterns),
         )
     except hyperscan.error as err:
-        # Hyperscan names the failing expression by index: "Expression 12 ..."; say which.
-        m = re.search(r"[Ee]xpression (\d+)", str(err))
-        which = f": {patterns[int(m.group(1))]!r}" if m and int(m.group(1)) < len(patterns) else ""
-        raise PrefilterError(f"hyperscan cannot compile a prefilter{which} ({err})") from None
+        raise PrefilterError(
+            f"hyperscan cannot compile a prefilter{_culprit(hyperscan, patterns)} ({err})"
+        ) from None
     return db
+
+
+def _culprit(hyperscan: Any, patterns: Sequence[str]) -> str:
+    """Which pattern hyperscan refuses (its multi-pattern error does not always say)."""
+    for p in patterns:
+        try:
+            hyperscan.Database().compile(
+                expressions=[p.encode()], ids=[0], elements=1, flags=[hyperscan.HS_FLAG_MULTILINE]
+            )
+        except hyperscan.error:
+            return f" {p!r}"
+    return ""

@@ -16,7 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 MAX_PEELS = 6
 
-_MONTHS = {m: i for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1
+    )
+}
 
 # Each entry: a prefix regex anchored at the start, with optional groups `time`, `host`.
 _CRI = re.compile(
@@ -25,6 +30,10 @@ _CRI = re.compile(
 _TALOS = re.compile(
     r"^(?P<host>[\w.:-]+): (?:kern|user|daemon|syslog|auth|local\d): *\w+: *"
     r"\[(?P<time>\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?)\]: "
+)
+_KERN_WARNING = re.compile(
+    r"^(?:kern|user|daemon|syslog|auth|local\d): *(?:emerg|alert|crit|err|warn|warning|notice|info|debug): *"
+    r"(?:\[(?P<time>\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?)\]: )?"
 )
 _ISO = re.compile(
     r"^(?P<time>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) "
@@ -45,7 +54,19 @@ _VLLM = re.compile(
     r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[^\]]{1,120}\] "
 )
 _VLLM_WORKER = re.compile(r"^\((?:VllmWorker|RayWorkerWrapper|EngineCore|Worker|APIServer)[^)]{0,80}\) ")
-_PREFIXES = (_CRI, _TALOS, _ISO, _SYSLOG, _DMESG_T, _DMESG, _DMESG_X, _KERN_LEVEL, _VLLM, _VLLM_WORKER)
+_PREFIXES = (
+    _CRI,
+    _TALOS,
+    _KERN_WARNING,
+    _ISO,
+    _SYSLOG,
+    _DMESG_T,
+    _DMESG,
+    _DMESG_X,
+    _KERN_LEVEL,
+    _VLLM,
+    _VLLM_WORKER,
+)
 
 
 @dataclass(frozen=True, slots=True)

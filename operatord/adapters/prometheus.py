@@ -214,7 +214,10 @@ class PromMetrics:
         timeout = policy.query_timeout.total_seconds()
         # No client-side retries: the next tick is the retry, and an outage must show within one timeout.
         self._client = client or PrometheusConnect(
-            url=self.url, disable_ssl=False, retry=Retry(total=0, raise_on_status=False), timeout=timeout
+            url=self.url,
+            disable_ssl=False,
+            retry=Retry(total=0, read=False, raise_on_status=False),
+            timeout=timeout,
         )
         self._timeout = timeout
 
@@ -309,6 +312,10 @@ class PromMetrics:
                 Unknown(UnknownReason.TIMEOUT, f"{self.url} did not answer within {self._timeout:g}s")
             ) from err
         except requests.exceptions.ConnectionError as err:
+            if "timed out" in str(err):  # a timeout wrapped by urllib3's retry machinery
+                raise _Outage(
+                    Unknown(UnknownReason.TIMEOUT, f"{self.url} did not answer within {self._timeout:g}s")
+                ) from err
             raise _Outage(
                 Unknown(UnknownReason.UNREACHABLE, f"cannot connect to {self.url}: {_cause(err)}")
             ) from err

@@ -91,7 +91,7 @@ class FakeExporter:
                 families = exporter.families(path)
                 accept = self.headers.get("Accept", "")
                 if path == "/metrics" and "application/openmetrics-text" in accept:
-                    body, ctype = generate_openmetrics(_Registry(families)), OPENMETRICS_TYPE
+                    body, ctype = generate_openmetrics(_Registry(families)), OPENMETRICS_TYPE  # type: ignore[no-untyped-call]
                 else:
                     body, ctype = (
                         generate_text(_Registry(families)),
@@ -198,8 +198,12 @@ class FakeExporter:
         host_label: str = "Hostname",
         at: float | None = None,
         extra_labels: Mapping[str, str] | None = None,
+        per_gpu: Mapping[int, Mapping[str, float | None]] | None = None,
     ) -> None:
-        """dcgm-exporter's series for one node's GPUs (None: that field is not exported, e.g. no DCP)."""
+        """dcgm-exporter's series for one node's GPUs (None: that field is not exported, e.g. no DCP).
+
+        `per_gpu` overrides fields for single GPUs by index, e.g. {3: {"xid": 79}}.
+        """
         for gpu in range(gpus):
             labels = {
                 "gpu": str(gpu),
@@ -211,17 +215,25 @@ class FakeExporter:
                 "operatord_test_node": node,
                 **(extra_labels or {}),
             }
-            values = {
-                "DCGM_FI_PROF_GR_ENGINE_ACTIVE": active,
-                "DCGM_FI_DEV_GPU_UTIL": util_pct,
-                "DCGM_FI_DEV_FB_USED": fb_used_mib,
-                "DCGM_FI_DEV_FB_FREE": fb_free_mib,
-                "DCGM_FI_DEV_XID_ERRORS": xid,
-                "DCGM_FI_DEV_ROW_REMAP_FAILURE": row_remap_failure,
-                "DCGM_FI_DEV_GPU_TEMP": temperature_c,
-                "DCGM_FI_DEV_POWER_USAGE": power_w,
+            fields: dict[str, float | None] = {
+                "active": active,
+                "util_pct": util_pct,
+                "fb_used_mib": fb_used_mib,
+                "fb_free_mib": fb_free_mib,
+                "xid": xid,
+                "row_remap_failure": row_remap_failure,
+                "temperature_c": temperature_c,
+                "power_w": power_w,
             }
-            for name, value in values.items():
+            override = dict((per_gpu or {}).get(gpu, {}))
+            unknown = set(override) - set(fields)
+            if unknown:
+                raise ValueError(
+                    f"per_gpu[{gpu}]: unknown field(s) {sorted(unknown)}; known: {sorted(fields)}"
+                )
+            fields.update(override)
+            for field_name, value in fields.items():
+                name = _DCGM_NAMES[field_name]
                 if value is not None:
                     self.gauge(name, labels, value, at=at)
 
@@ -328,6 +340,18 @@ class FakeExporter:
         key = (series.name + "#" + series.kind, tuple(sorted(series.labels.items())))
         with self._lock:
             self._series[key] = series
+
+
+_DCGM_NAMES = {
+    "active": "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+    "util_pct": "DCGM_FI_DEV_GPU_UTIL",
+    "fb_used_mib": "DCGM_FI_DEV_FB_USED",
+    "fb_free_mib": "DCGM_FI_DEV_FB_FREE",
+    "xid": "DCGM_FI_DEV_XID_ERRORS",
+    "row_remap_failure": "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+    "temperature_c": "DCGM_FI_DEV_GPU_TEMP",
+    "power_w": "DCGM_FI_DEV_POWER_USAGE",
+}
 
 
 def _path(spelling: Spelling) -> str:
@@ -521,10 +545,11 @@ class PrometheusServer:
         """Poll `check` until it holds (new exporter values land on the next scrape)."""
         self._wait(check, what, timeout_s)
 
-    def wait_scraped(self) -> None:
-        """Wait until two more scrapes happened, so values set before the call are in Prometheus."""
+    def wait_scraped(self, scrapes: int = 2) -> None:
+        """Wait until `scrapes` more scrapes happened, so values set before the call are in Prometheus
+        (and, with enough scrapes, a rate window is covered)."""
         first = self._scrape_count()
-        self._wait(lambda: self._scrape_count() >= first + 2, "two more scrapes")
+        self._wait(lambda: self._scrape_count() >= first + scrapes, f"{scrapes} more scrapes")
 
     def _scrape_count(self) -> float:
         rows = self.query(f'count_over_time(up{{job="{DEFAULT_JOB}-metrics"}}[1h])')

@@ -84,7 +84,8 @@ def test_jsonl_lines_are_design_findings_and_node_fault_exits_1(logs: dict[str, 
         "last_seen": "2026-01-01T10:00:00+00:00",
         "text": "",
     }
-    assert by_rule["cuda-oom"]["node_fault"] is False and by_rule["cuda-oom"]["gpu"] == "1"
+    assert by_rule["cuda-oom"]["node_fault"] is False
+    assert by_rule["cuda-oom"]["gpu"] == "1"
 
 
 def test_app_faults_only_exit_0(logs: dict[str, Path]) -> None:
@@ -96,20 +97,23 @@ def test_app_faults_only_exit_0(logs: dict[str, Path]) -> None:
 def test_json_object_has_schema_version_inputs_and_versions(logs: dict[str, Path]) -> None:
     r = run("faults", "scan", "-o", "json", str(logs["clean"]), str(logs["kern"]))
     body = json.loads(r.stdout)
-    assert body["schema_version"] == 1 and body["node_fault"] is True
+    assert body["schema_version"] == 1
+    assert body["node_fault"] is True
     assert body["inputs"][0]["versions"] == {"driver": "570.148.06"}
     assert {"findings", "fleet_events", "escalations", "suspect_peers", "errors", "policy"} <= set(body)
 
 
 def test_stdin(logs: dict[str, Path]) -> None:
     r = run("faults", "scan", "-o", "jsonl", "-", stdin=logs["kern"].read_bytes())
-    assert r.returncode == 1 and json.loads(r.stdout)["source"] == "-"
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["source"] == "-"
 
 
 def test_unreadable_input_exits_2_but_scans_the_rest(logs: dict[str, Path], tmp_path: Path) -> None:
     r = run("faults", "scan", "-o", "jsonl", str(tmp_path / "missing.log"), str(logs["kern"]), str(tmp_path))
     assert r.returncode == 2
-    assert b"missing.log: no such file" in r.stderr and b"is a directory" in r.stderr
+    assert b"missing.log: no such file" in r.stderr
+    assert b"is a directory" in r.stderr
     assert b"Traceback" not in r.stderr
     assert json.loads(r.stdout.splitlines()[0])["rule"] == "xid-79"
 
@@ -118,7 +122,9 @@ def test_corrupt_gzip_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.gz"
     bad.write_bytes(gzip.compress(XID79.encode() * 50)[:-20])
     r = run("faults", "scan", str(bad))
-    assert r.returncode == 2 and b"truncated gzip" in r.stderr and b"Traceback" not in r.stderr
+    assert r.returncode == 2
+    assert b"truncated gzip" in r.stderr
+    assert b"Traceback" not in r.stderr
 
 
 def test_fleet_event_across_files(tmp_path: Path) -> None:
@@ -142,17 +148,20 @@ def test_bad_policy_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
     bad.write_text("kind: Policy\nmode: sideways\n")
     r = run("--policy", str(bad), "faults", "scan", "-")
-    assert r.returncode == 2 and b"cannot load the policy" in r.stderr
+    assert r.returncode == 2
+    assert b"cannot load the policy" in r.stderr
 
 
 def test_rules_lists_the_catalog() -> None:
     r = run("faults", "rules", "-o", "json")
     body = json.loads(r.stdout)
-    assert r.returncode == 0 and body["schema_version"] == 1
+    assert r.returncode == 0
+    assert body["schema_version"] == 1
     ids = {rule["id"] for rule in body["rules"]}
     assert {"xid-79", "nvrm-fallen-off-bus-block", "torch-watchdog-timeout", "cuda-oom"} <= ids
     table = run("faults", "rules")
-    assert table.returncode == 0 and b"runbooks/gpu_fallen_off_bus.md" in table.stdout
+    assert table.returncode == 0
+    assert b"runbooks/gpu_fallen_off_bus.md" in table.stdout
 
 
 def test_help_states_exit_codes() -> None:

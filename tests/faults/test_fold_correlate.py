@@ -139,7 +139,8 @@ def test_app_xid_on_different_gpus_stays_the_app() -> None:
     out, esc = escalate_repeats(
         [a_finding(**app), a_finding(minutes(60), gpu="0000:92:00.0", **app)], timedelta(hours=24)
     )  # type: ignore[arg-type]
-    assert not any(f.node_fault for f in out) and esc == []
+    assert not any(f.node_fault for f in out)
+    assert esc == []
 
 
 def test_repeat_outside_the_window_does_not_escalate() -> None:
@@ -147,7 +148,8 @@ def test_repeat_outside_the_window_does_not_escalate() -> None:
     out, esc = escalate_repeats(
         [a_finding(**app), a_finding(timedelta(hours=30), **app)], timedelta(hours=24)
     )  # type: ignore[arg-type]
-    assert esc == [] and not any(f.node_fault for f in out)
+    assert esc == []
+    assert not any(f.node_fault for f in out)
 
 
 def test_same_class_on_many_nodes_is_one_fleet_event_not_many_bad_nodes() -> None:
@@ -162,12 +164,14 @@ def test_same_class_on_many_nodes_is_one_fleet_event_not_many_bad_nodes() -> Non
 
 def test_two_nodes_are_not_a_fleet_event() -> None:
     out, events = fleet_events([a_finding(node="a"), a_finding(node="b")], 3, minutes(5))
-    assert events == [] and all(f.node_fault for f in out)
+    assert events == []
+    assert all(f.node_fault for f in out)
 
 
 def test_nodes_spread_over_hours_are_separate_faults() -> None:
     out, events = fleet_events([a_finding(minutes(60 * i), node=f"n{i}") for i in range(4)], 3, minutes(5))
-    assert events == [] and all(f.node_fault for f in out)
+    assert events == []
+    assert all(f.node_fault for f in out)
 
 
 def test_nccl_network_errors_blame_no_node_but_name_a_suspect_peer() -> None:

@@ -74,12 +74,14 @@ def test_rsyslog_012_splits_into_records() -> None:
 def test_journald_json_binary_message() -> None:
     raw = '{"MESSAGE": [78, 86, 82, 77, 58, 32, 255], "_HOSTNAME": "n"}'
     (rec,) = normalize(raw, 1)
-    assert rec.message.startswith("NVRM: ") and rec.host == "n"
+    assert rec.message.startswith("NVRM: ")
+    assert rec.host == "n"
 
 
 def test_syslog_time_without_year_is_unknown() -> None:
     (rec,) = normalize(f"Aug 30 11:43:09 gpu-a17 kernel: {MSG}", 1)
-    assert rec.time is None and rec.message == MSG
+    assert rec.time is None
+    assert rec.message == MSG
 
 
 @pytest.mark.parametrize(

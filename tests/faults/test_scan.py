@@ -89,7 +89,8 @@ def test_line_longer_than_the_cut_keeps_its_number(scanner: Scanner, monkeypatch
     monkeypatch.setattr(scan_mod, "MAX_LINE_BYTES", 4096)
     data = b"a\n" + b"z" * 20_000 + b" NVRM: Xid (PCI:0000:91:00): 79, GPU has fallen off the bus\nb\n"
     r = scanner.scan(io.BytesIO(data), source="x", chunk_bytes=1024)
-    assert summary(r.findings) == [(2, "xid-79", 1)] and r.lines == 3
+    assert summary(r.findings) == [(2, "xid-79", 1)]
+    assert r.lines == 3
 
 
 def test_flood_folds_to_one_finding(scanner: Scanner) -> None:

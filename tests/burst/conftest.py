@@ -197,9 +197,9 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
-    import boto3  # noqa: PLC0415
-    import botocore.config  # noqa: PLC0415
-    from moto import mock_aws  # noqa: PLC0415
+    import boto3
+    import botocore.config
+    from moto import mock_aws
 
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.burst.conftest import Aws
 from operatord.adapters.ec2 import Ec2Capacity
 from operatord.core.burst.intent import Attempt, AttemptOutcome, Offering, client_token
 from operatord.policies.model import LaunchTemplate
 from operatord.ports.capacity import CapacityProvider, LaunchRequest
 from operatord.testing.fake_capacity import FakeCapacity
 from operatord.vocab import TAG_CLUSTER, TAG_MANAGED_BY
+from tests.burst.conftest import Aws
 
 EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
 

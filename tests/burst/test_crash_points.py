@@ -6,18 +6,17 @@ of a launch and of the reconcile that follows; a restarted operatord then reconc
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.burst.conftest import NOW, Clock, MemoryConfigMaps, a_policy, multinode_policy
 from operatord.core.burst.lifecycle import BurstState
 from operatord.shell.burst import BurstRunner
 from operatord.shell.intents import IntentStore
 from operatord.testing.fake_capacity import FakeCapacity
 from operatord.vocab import Reason
+from tests.burst.conftest import NOW, Clock, MemoryConfigMaps, a_policy, multinode_policy
 
 WRITES = {"create_configmap", "replace_configmap", "delete_configmap", "launch", "terminate"}
 
@@ -145,7 +144,8 @@ def test_crash_after_run_instances_is_adopted_not_relaunched() -> None:
     run_with_crash(policy, fake, cms, clock, CrashAt(3, after=True), "launch", 1)
     assert len(fake.live()) == 1
     (intent,), _ = IntentStore(cms, "operatord", "test").list()
-    assert intent.state is BurstState.REQUESTED and not intent.instances
+    assert intent.state is BurstState.REQUESTED
+    assert not intent.instances
 
     clock.advance(seconds=20)
     runner = BurstRunner(

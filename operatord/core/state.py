@@ -58,7 +58,7 @@ class CapacityRequest:
 @dataclass(frozen=True, slots=True)
 class OperatordState:
     pause: Pause | None = None
-    breaker: Breaker = Breaker()
+    breaker: Breaker = field(default_factory=Breaker)
     capacity_requests: tuple[CapacityRequest, ...] = ()
     other: Mapping[str, str] = field(default_factory=dict)  # keys of later issues, kept as-is
     resource_version: str = ""  # "" until the ConfigMap exists

@@ -66,7 +66,7 @@ class Hold:
 
     reason: str
     model: str | None = None
-    detail: Mapping[str, object] = field(default=_EMPTY)
+    detail: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
 
 
 Action = SetReplicas | LaunchBurst | ReleaseBurst

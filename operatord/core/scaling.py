@@ -1,0 +1,702 @@
+"""Pure. The scaling decision: LLM demand → serving replicas → local GPUs first → burst for the gap.
+
+Per model, per tick:
+
+1. **Demand** is weighted tokens/s (design §1.7). Unknown demand is never zero: it freezes
+   scale-in and only the saturation signals (queue depth, KV-cache usage) may scale out
+   (the KEDA #3065 lesson: a Prometheus outage must not scale a service down at peak).
+2. **Forecast.** Burst capacity arrives 5–15 minutes after RunInstances (research §3.2), so scale-out
+   sizes for max(now, forecast at the boot-to-serving horizon). The forecaster is Holt's double
+   exponential smoothing (level + trend) over the demand history in the inputs: it needs no
+   training, no season of history (Holt-Winters would need days of it that a restarted daemon does
+   not have), is O(n) over a bounded window, and it is the simplest model that extrapolates a ramp,
+   which is what matters at a 10-minute horizon; the predicted rise is capped at `spike_factor`
+   times current demand so a noisy trend cannot launch a fleet. The horizon is
+   `forecast.horizon`, else the measured median boot-to-serving time of recent burst instances,
+   else 10 minutes. `forecast.method: none` gives the purely reactive rule.
+3. **Replicas needed** = demand / (tokens/s per replica at the SLO × target utilization), filled
+   on local healthy schedulable nodes first (whole nodes for multi-node replicas), the rest on
+   burst. Open capacity requests (replace before drain) take their nodes out of local capacity,
+   so replacements are planned before the drain.
+4. **Stabilization and cooldowns** (HPA semantics): scale out to the lowest recommendation of the
+   scale-out window, scale in to the highest of the scale-in window; cooldowns after each change.
+   **Fast path:** queue depth per replica, KV-cache saturation, or demand ≥ spike_factor × the
+   smoothed level skips scale-out stabilization and cooldown and adds up to doubling replicas
+   (AIBrix's panic mode).
+5. **Caps** (operatord.core.burst.caps) bound every launch; **scale-in** (design §1.9) releases
+   only burst capacity, after `scale_in.min_age`, after `low_demand_for` of low demand, never on
+   unknown metrics, one group per step, most expensive first.
+
+Replicas are set by operatord (SetReplicas) unless the model's replica_owner is `hpa`; then only
+nodes are provided, sized from the pending replicas and the forecast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from statistics import median
+
+from operatord.core.burst.actions import Action, Hold, LaunchBurst, ReleaseBurst, SetReplicas, action_key
+from operatord.core.burst.caps import (
+    cap_refusal,
+    instance_type,
+    instances_per_replica,
+    over_day_cap,
+    quota_blocked_until,
+    unavailable_offerings,
+    usage,
+)
+from operatord.core.burst.intent import Intent
+from operatord.core.burst.lifecycle import BurstState
+from operatord.policies.model import BurstInstanceType, Policy, ServedModel, ServingProfile
+from operatord.vocab import Reason
+
+DEFAULT_HORIZON = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class DemandSample:
+    at: datetime
+    tokens_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSignals:
+    """What the metrics say about one served model now (None = unknown, never 0)."""
+
+    model: str
+    tokens_per_s: float | None
+    queue_depth: float | None = None  # waiting requests, summed over replicas
+    kv_cache_usage: float | None = None  # highest replica's KV-cache usage, 0..1
+    history: tuple[DemandSample, ...] = ()  # weighted tokens/s, oldest first, bounded window
+    replicas: int = 0  # the workload's desired replicas now (spec)
+    pending_replicas: int = 0  # replicas not scheduled (for hpa-owned models)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalNode:
+    name: str
+    gpus: int  # healthy, schedulable, allocatable GPUs
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPool:
+    name: str
+    gpu_type: str
+    gpus_per_node: int
+    nodes: tuple[LocalNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityRequest:
+    """Remediation wants replacement capacity before draining `node` (design §1.5)."""
+
+    node: str
+    gpus: int
+    reason: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScalingInputs:
+    observed_at: datetime
+    models: tuple[ModelSignals, ...]
+    local_pools: tuple[LocalPool, ...]
+    intents: tuple[Intent, ...] = ()
+    capacity_requests: tuple[CapacityRequest, ...] = ()
+    last_scale_out_at: datetime | None = None
+    last_scale_in_at: datetime | None = None
+    vcpu_quota: int | None = None
+    tick: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDecision:
+    """Why the numbers are what they are (shown by `operatord plan` and the simulator)."""
+
+    model: str
+    demand: float | None
+    forecast: float | None
+    desired_replicas: int
+    local_replicas: int
+    burst_replicas_needed: int
+    burst_replicas_held: int
+    fast_path: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScalingPlan:
+    actions: tuple[Action, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    models: tuple[ModelDecision, ...] = field(default=())
+
+    def of(self, kind: type) -> list[Action]:
+        return [a for a in self.actions if isinstance(a, kind)]
+
+
+# -- forecasting -----------------------------------------------------------------------------------
+
+
+def holt(samples: Sequence[DemandSample], alpha: float, beta: float) -> tuple[float, float] | None:
+    """Holt's linear smoothing over irregularly spaced samples: (level, trend per second)."""
+    if not samples:
+        return None
+    level, trend = samples[0].tokens_per_s, 0.0
+    prev = samples[0].at
+    for s in samples[1:]:
+        dt = (s.at - prev).total_seconds()
+        if dt <= 0:
+            continue
+        predicted = level + trend * dt
+        new_level = alpha * s.tokens_per_s + (1 - alpha) * predicted
+        trend = beta * (new_level - level) / dt + (1 - beta) * trend
+        level, prev = new_level, s.at
+    return level, trend
+
+
+def forecast(
+    samples: Sequence[DemandSample], alpha: float, beta: float, horizon: timedelta, cap_factor: float
+) -> float | None:
+    """Demand expected `horizon` ahead; never negative, never above `cap_factor` × the last sample."""
+    fit = holt(samples, alpha, beta)
+    if fit is None:
+        return None
+    level, trend = fit
+    value = max(0.0, level + trend * horizon.total_seconds())
+    return min(value, cap_factor * samples[-1].tokens_per_s)
+
+
+def boot_horizon(intents: Sequence[Intent]) -> timedelta | None:
+    """Median request-to-serving time of the last ten burst instances that reached serving."""
+    times: list[tuple[datetime, float]] = []
+    for intent in intents:
+        start = intent.requested_at
+        if start is None:
+            continue
+        for t in intent.history:
+            if t.target is BurstState.SERVING:
+                times.append((t.at, (t.at - start).total_seconds()))
+    if not times:
+        return None
+    recent = [d for _, d in sorted(times)[-10:]]
+    return timedelta(seconds=median(recent))
+
+
+# -- sizing ----------------------------------------------------------------------------------------
+
+
+def replicas_for(demand: float, profile: ServingProfile, target_utilization: float) -> int:
+    """Replicas of one profile for `demand` tokens/s at the target utilization. Total, monotone."""
+    if demand <= 0:
+        return 0
+    return math.ceil(demand / (profile.tokens_per_s_per_replica * target_utilization) - 1e-9)
+
+
+def _fits(nodes: list[int], gpus_per_node: int, gpus_per_replica: int) -> int:
+    if gpus_per_replica <= gpus_per_node:
+        return sum(g // gpus_per_replica for g in nodes)
+    span = math.ceil(gpus_per_replica / gpus_per_node)
+    return sum(1 for g in nodes if g >= gpus_per_node) // span
+
+
+def _take(nodes: list[int], gpus_per_node: int, gpus_per_replica: int, count: int) -> None:
+    """Remove `count` replicas' worth of GPUs from `nodes` (in place, fullest-fit first)."""
+    left = count
+    if gpus_per_replica <= gpus_per_node:
+        for i, g in enumerate(nodes):
+            k = min(left, g // gpus_per_replica)
+            nodes[i] -= k * gpus_per_replica
+            left -= k
+            if left == 0:
+                return
+        return
+    span = math.ceil(gpus_per_replica / gpus_per_node)
+    for i, g in enumerate(nodes):
+        if left == 0:
+            return
+        if g >= gpus_per_node:
+            nodes[i] = 0
+            span_left = span - 1
+            for j in range(i + 1, len(nodes)):
+                if span_left == 0:
+                    break
+                if nodes[j] >= gpus_per_node:
+                    nodes[j] = 0
+                    span_left -= 1
+            left -= 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    local: int
+    burst: int
+    unserved: float = 0.0  # tokens/s local capacity cannot take (at target utilization)
+
+
+def _split(
+    demand: float,
+    served: ServedModel,
+    free: dict[str, list[int]],
+    pools: Sequence[LocalPool],
+    burst_type: BurstInstanceType | None,
+    target: float,
+    take: bool,
+) -> _Split:
+    """Replicas for `demand` on local pools first (in policy order), the rest on burst."""
+    remaining = demand / target if demand > 0 else 0.0
+    local = 0
+    for pool in pools:
+        profile = served.profile_for(pool.gpu_type)
+        if profile is None or remaining <= 0:
+            continue
+        nodes = free[pool.name]
+        fit = _fits(nodes, pool.gpus_per_node, profile.gpus_per_replica)
+        want = math.ceil(remaining / profile.tokens_per_s_per_replica - 1e-9)
+        k = min(fit, want)
+        if take:
+            _take(nodes, pool.gpus_per_node, profile.gpus_per_replica, k)
+        local += k
+        remaining -= k * profile.tokens_per_s_per_replica
+    burst = 0
+    if remaining > 0 and burst_type is not None:
+        profile = served.profile_for(burst_type.gpu_type)
+        if profile is not None:
+            burst = math.ceil(remaining / profile.tokens_per_s_per_replica - 1e-9)
+    return _Split(local, burst, max(0.0, remaining * target))
+
+
+# -- the decision ----------------------------------------------------------------------------------
+
+
+def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> ScalingPlan:
+    """This tick's replica changes, burst launches and releases, and every hold with its reason.
+
+    Deterministic: equal inputs give an equal plan. Never exceeds a burst cap (caps.cap_refusal
+    decides every LaunchBurst); never scales in on unknown or stale metrics.
+    """
+    sp = policy.scaling
+    age = now - inputs.observed_at
+    if age > policy.metrics.staleness_limit:
+        return ScalingPlan(holds=(Hold(Reason.STALE_SNAPSHOT.value, detail={"age_s": age.total_seconds()}),))
+
+    burst = policy.burst if policy.burst is not None and policy.burst.enabled else None
+    burst_type = burst.instance_types[0] if burst is not None else None
+    requested = {r.node for r in inputs.capacity_requests}
+    free = {p.name: [n.gpus for n in p.nodes if n.name not in requested] for p in inputs.local_pools}
+    without_requests = {p.name: [n.gpus for n in p.nodes] for p in inputs.local_pools}
+    pools = sorted(
+        inputs.local_pools,
+        key=lambda p: (
+            [q.name for q in policy.pools].index(p.name) if policy.pool(p.name) else len(policy.pools)
+        ),
+    )
+    horizon = sp.forecast.horizon or boot_horizon(inputs.intents) or DEFAULT_HORIZON
+    signals = {m.model: m for m in inputs.models}
+    held_by_model = _burst_replicas_held(inputs.intents)
+    out_cooling = (
+        inputs.last_scale_out_at is not None and now - inputs.last_scale_out_at < sp.scale_out_cooldown
+    )
+    in_cooling = (
+        inputs.last_scale_in_at is not None and now - inputs.last_scale_in_at < sp.scale_in_cooldown
+    ) or (inputs.last_scale_out_at is not None and now - inputs.last_scale_out_at < sp.scale_in_stabilization)
+
+    actions: list[Action] = []
+    holds: list[Hold] = []
+    decisions: list[ModelDecision] = []
+    launches: list[tuple[str, int, bool, str]] = []  # model, replicas, fast, reason
+    excess: dict[str, int] = {}
+    waiting: dict[str, str] = {}
+
+    for served in policy.serving.models:
+        sig = signals.get(served.name) or ModelSignals(served.name, None)
+        demand = sig.tokens_per_s
+        current = sig.replicas
+        fast = _saturated(sig, sp.queue_depth_per_replica, sp.kv_cache_high)
+        history = [s for s in sig.history if s.at <= now]
+        if demand is not None:
+            history.append(DemandSample(now, demand))
+        predicted: float | None = None
+        if demand is not None and sp.forecast.method == "holt":
+            predicted = forecast(history, sp.forecast.alpha, sp.forecast.beta, horizon, sp.spike_factor)
+            fit = holt(history, sp.forecast.alpha, sp.forecast.beta)
+            if fit is not None and fit[0] > 0 and demand >= sp.spike_factor * fit[0]:
+                fast = True
+        up_demand = max(demand, predicted or 0.0) if demand is not None else None
+
+        # Replicas for the (forecast) demand now; recommendations over the windows for stabilization.
+        if up_demand is None:
+            split_now = _Split(0, 0)
+            desired = current
+        else:
+            split_now = _split(up_demand, served, free, pools, burst_type, sp.target_utilization, take=False)
+            desired = split_now.local + split_now.burst
+        if fast:
+            bump = (
+                max(1, math.ceil((sig.queue_depth or 0) / sp.queue_depth_per_replica))
+                if sig.queue_depth
+                else 1
+            )
+            desired = max(desired, min(max(current, 1) * 2, current + bump))
+        desired = max(served.min_replicas, min(served.max_replicas, desired))
+
+        def recommend(x: float, served: ServedModel = served) -> int:
+            split = _split(x, served, free, pools, burst_type, sp.target_utilization, take=False)
+            return max(served.min_replicas, min(served.max_replicas, split.local + split.burst))
+
+        def sized_at(i: int, history: list[DemandSample] = history) -> float:
+            """Demand the decision at sample i would have sized for (with its forecast, if any)."""
+            x = history[i].tokens_per_s
+            if sp.forecast.method != "holt":
+                return x
+            ahead = forecast(history[: i + 1], sp.forecast.alpha, sp.forecast.beta, horizon, sp.spike_factor)
+            return max(x, ahead or 0.0)
+
+        target = current
+        if desired > current:
+            past = [i for i, x in enumerate(history[:-1]) if now - x.at <= sp.scale_out_stabilization]
+            stable = min([*(recommend(sized_at(i)) for i in past), desired]) if not fast else desired
+            if demand is None and not fast:
+                holds.append(Hold(Reason.METRICS_UNKNOWN.value, served.name))
+            elif out_cooling and not fast:
+                holds.append(
+                    Hold(Reason.COOLDOWN.value, served.name, {"wanted": desired, "current": current})
+                )
+            elif stable <= current:
+                holds.append(
+                    Hold(Reason.STABILIZING.value, served.name, {"wanted": desired, "current": current})
+                )
+            else:
+                target = stable
+        elif desired < current:
+            window = [s for s in history if now - s.at <= sp.scale_in_stabilization]
+            covered = bool(window) and now - window[0].at >= sp.scale_in_stabilization - inputs.tick
+            if demand is None:
+                holds.append(Hold(Reason.METRICS_UNKNOWN.value, served.name, {"note": "scale-in frozen"}))
+            elif in_cooling:
+                holds.append(
+                    Hold(Reason.COOLDOWN.value, served.name, {"wanted": desired, "current": current})
+                )
+            elif not covered:
+                holds.append(
+                    Hold(Reason.STABILIZING.value, served.name, {"wanted": desired, "current": current})
+                )
+            else:
+                target = min(current, max([*(recommend(x.tokens_per_s) for x in window), desired]))
+
+        if served.replica_owner == "hpa":
+            target = max(target, current)  # the HPA owns replicas; operatord sizes nodes for them
+
+        # Burst capacity that demand needed at any time in the low-demand window (scale-in waits
+        # until none of it was needed for the whole window); computed before this model takes nodes.
+        low_window = [x for x in history if burst is not None and now - x.at <= burst.scale_in.low_demand_for]
+        low_covered = (
+            bool(low_window)
+            and burst is not None
+            and (now - low_window[0].at >= burst.scale_in.low_demand_for - inputs.tick)
+        )
+        window_need = max(
+            (
+                _split(
+                    x.tokens_per_s, served, free, pools, burst_type, sp.target_utilization, take=False
+                ).burst
+                for x in low_window
+            ),
+            default=0,
+        )
+
+        # Local fill for the target (consuming local nodes in policy order), then what burst must hold.
+        basis = _capacity_basis(target, served, free, pools, burst_type)
+        local_used, burst_needed = basis.local, basis.burst
+        if served.replica_owner == "hpa":
+            burst_needed = max(burst_needed, _pending_not_fitting(sig, served, free, pools))
+        held = held_by_model.get(served.name, 0)
+        if burst_needed > held and demand is None and not fast:
+            waiting[served.name] = "metrics_unknown"  # never buy capacity on unknown demand
+        elif burst_needed > held:
+            plain = _capacity_basis(
+                target, served, {k: list(v) for k, v in without_requests.items()}, pools, burst_type
+            ).burst
+            only_requests = bool(inputs.capacity_requests) and plain <= held
+            reason = Reason.CAPACITY_REQUEST.value if only_requests else Reason.DEMAND_OVER_SUPPLY.value
+            launches.append((served.name, burst_needed - held, fast, reason))
+        elif held > burst_needed and demand is not None and low_covered:
+            spare = held - max(burst_needed, window_need)
+            if spare > 0:
+                excess[served.name] = spare
+        elif held > burst_needed:
+            waiting[served.name] = "metrics_unknown" if demand is None else "low_demand_window"
+        if burst is None and up_demand is not None and split_now.unserved > 0:
+            holds.append(
+                Hold(
+                    Reason.DEMAND_OVER_SUPPLY.value,
+                    served.name,
+                    {"unserved_tokens_per_s": round(split_now.unserved, 1), "note": "burst is disabled"},
+                )
+            )
+
+        if served.replica_owner == "operatord" and target != current:
+            wl = served.workload
+            actions.append(
+                SetReplicas(
+                    served.name,
+                    wl.kind,
+                    wl.namespace,
+                    wl.name,
+                    target,
+                    current,
+                    Reason.DEMAND_OVER_SUPPLY.value if target > current else Reason.SUPPLY_OVER_DEMAND.value,
+                    action_key("set_replicas", served.name, str(target), now.isoformat()),
+                )
+            )
+        decisions.append(
+            ModelDecision(served.name, demand, predicted, target, local_used, burst_needed, held, fast)
+        )
+
+    if burst is None:
+        return ScalingPlan(tuple(actions), tuple(holds), tuple(decisions))
+
+    for model, why in sorted(waiting.items()):
+        holds.append(
+            Hold(
+                Reason.METRICS_UNKNOWN.value if why == "metrics_unknown" else Reason.STABILIZING.value,
+                model,
+                {"note": "burst waits: " + why.replace("_", " ")},
+            )
+        )
+    actions_b, holds_b = _burst_actions(inputs, policy, now, launches, excess, out_cooling, in_cooling)
+    # Releases first: the shell marks burst pods for deletion before replicas go down (design §1.9).
+    ordered = (
+        [a for a in actions_b if isinstance(a, ReleaseBurst)]
+        + actions
+        + [a for a in actions_b if isinstance(a, LaunchBurst)]
+    )
+    return ScalingPlan(tuple(ordered), tuple(holds + holds_b), tuple(decisions))
+
+
+def _capacity_basis(
+    target: int,
+    served: ServedModel,
+    free: dict[str, list[int]],
+    pools: Sequence[LocalPool],
+    burst_type: BurstInstanceType | None,
+) -> _Split:
+    """Split `target` replicas into local (filling free nodes, which are consumed) and burst."""
+    local = 0
+    for pool in pools:
+        profile = served.profile_for(pool.gpu_type)
+        if profile is None:
+            continue
+        nodes = free[pool.name]
+        k = min(_fits(nodes, pool.gpus_per_node, profile.gpus_per_replica), target - local)
+        _take(nodes, pool.gpus_per_node, profile.gpus_per_replica, k)
+        local += k
+    return _Split(local, max(0, target - local) if burst_type is not None else 0)
+
+
+def _pending_not_fitting(
+    sig: ModelSignals, served: ServedModel, free: dict[str, list[int]], pools: Sequence[LocalPool]
+) -> int:
+    left = sig.pending_replicas
+    for pool in pools:
+        profile = served.profile_for(pool.gpu_type)
+        if profile is None or left <= 0:
+            continue
+        left -= _fits(free[pool.name], pool.gpus_per_node, profile.gpus_per_replica)
+    return max(0, left)
+
+
+def _saturated(sig: ModelSignals, queue_per_replica: float, kv_high: float) -> bool:
+    if sig.queue_depth is not None and sig.queue_depth >= queue_per_replica * max(sig.replicas, 1):
+        return True
+    return sig.kv_cache_usage is not None and sig.kv_cache_usage >= kv_high
+
+
+def _burst_replicas_held(intents: Sequence[Intent]) -> dict[str, int]:
+    """Replicas of burst capacity per model that serve or are on their way (not leaving)."""
+    out: dict[str, int] = {}
+    for intent in intents:
+        if intent.model is None or not intent.live:
+            continue
+        state = intent.group_state
+        if state in (BurstState.DRAINING, BurstState.TERMINATING, BurstState.TERMINATE_FAILED):
+            continue
+        out[intent.model] = out.get(intent.model, 0) + intent.replicas
+    return out
+
+
+def _burst_actions(
+    inputs: ScalingInputs,
+    policy: Policy,
+    now: datetime,
+    launches: list[tuple[str, int, bool, str]],
+    excess: dict[str, int],
+    out_cooling: bool,
+    in_cooling: bool,
+) -> tuple[list[Action], list[Hold]]:
+    burst = policy.burst
+    assert burst is not None
+    actions: list[Action] = []
+    holds: list[Hold] = []
+    held = usage(inputs.intents, policy, now)
+
+    if over_day_cap(burst, held, inputs.tick):
+        release = _pick_release(inputs.intents, policy, now, models=None, min_age=timedelta(0))
+        if release is not None:
+            actions.append(_release(release, Reason.SPEND_CAP, now))
+        holds.append(
+            Hold(
+                Reason.SPEND_CAP.value,
+                detail={
+                    "spent_today_usd": round(held.spent_today_usd, 2),
+                    "max_usd_per_day": burst.max_usd_per_day,
+                },
+            )
+        )
+        return actions, holds
+
+    blocked = quota_blocked_until(inputs.intents, burst, now)
+    unavailable = unavailable_offerings(inputs.intents, burst, now)
+    seq = 0
+    for model, replicas, fast, reason in launches:
+        if out_cooling and not fast and reason != Reason.CAPACITY_REQUEST.value:
+            holds.append(Hold(Reason.COOLDOWN.value, model, {"burst_replicas_short": replicas}))
+            continue
+        if blocked is not None:
+            holds.append(Hold(Reason.QUOTA_EXHAUSTED.value, model, {"until": blocked.isoformat()}))
+            continue
+        choice = _first_offering(policy, model, unavailable)
+        if choice is None:
+            holds.append(Hold(Reason.NO_CAPACITY.value, model, {"note": "every offering is backing off"}))
+            continue
+        itype, per_replica = choice
+        fit = replicas
+        refusal = None
+        while fit > 0:
+            why = cap_refusal(burst, held, itype, fit * per_replica, inputs.vcpu_quota)
+            if why is None:
+                break
+            refusal = refusal or why
+            fit -= 1
+        if fit < replicas and refusal is not None:
+            holds.append(Hold(refusal[0].value, model, {**refusal[1], "replicas_short": replicas - fit}))
+        if fit == 0:
+            continue
+        count = fit * per_replica
+        seq += 1
+        actions.append(
+            LaunchBurst(
+                model,
+                fit,
+                itype.instance_type,
+                count,
+                count * itype.price_usd_per_hour,
+                reason,
+                action_key("launch_burst", model, str(fit), now.isoformat(), str(seq)),
+            )
+        )
+        held = type(held)(
+            held.instances + count,
+            held.vcpus + count * itype.vcpus,
+            held.usd_per_hour + count * itype.price_usd_per_hour,
+            held.spent_today_usd,
+        )
+
+    if not launches and excess:
+        if in_cooling:
+            holds.append(Hold(Reason.COOLDOWN.value, detail={"note": "burst scale-in"}))
+        else:
+            release = _pick_release(
+                inputs.intents,
+                policy,
+                now,
+                models=set(excess),
+                min_age=burst.scale_in.min_age,
+                max_replicas=excess,
+            )
+            if release is not None:
+                actions.append(_release(release, Reason.SUPPLY_OVER_DEMAND, now))
+            else:
+                holds.append(
+                    Hold(Reason.STABILIZING.value, detail={"note": "no serving burst group old enough"})
+                )
+    return actions, holds
+
+
+def _first_offering(policy: Policy, model: str, unavailable: object) -> tuple[BurstInstanceType, int] | None:
+    burst = policy.burst
+    assert burst is not None
+    out = unavailable if isinstance(unavailable, dict) else {}
+    for itype in burst.instance_types:
+        if all((itype.instance_type, s.availability_zone) in out for s in burst.subnets):
+            continue
+        return itype, instances_per_replica(policy, model, itype)
+    return None
+
+
+def _pick_release(
+    intents: Sequence[Intent],
+    policy: Policy,
+    now: datetime,
+    *,
+    models: set[str] | None,
+    min_age: timedelta,
+    max_replicas: dict[str, int] | None = None,
+) -> Intent | None:
+    """The burst group to release: serving, old enough, most expensive first (then newest, then id)."""
+    burst = policy.burst
+    assert burst is not None
+    candidates: list[tuple[float, datetime, str, Intent]] = []
+    for intent in intents:
+        if intent.group_state is not BurstState.SERVING:
+            continue
+        if models is not None and intent.model not in models:
+            continue
+        if (
+            max_replicas is not None
+            and intent.model is not None
+            and intent.replicas > max_replicas.get(intent.model, 0)
+        ):
+            continue
+        live = intent.live_instances
+        if not live or any(now - r.launched_at < min_age for r in live):
+            continue
+        rate = sum(r.price_usd_per_hour for r in live)
+        candidates.append((-rate, max(r.launched_at for r in live), intent.id, intent))
+    if not candidates:
+        return None
+    candidates.sort(key=lambda c: (c[0], -c[1].timestamp(), c[2]))
+    return candidates[0][3]
+
+
+def _release(intent: Intent, reason: Reason, now: datetime) -> ReleaseBurst:
+    live = intent.live_instances
+    ids = tuple(r.instance_id for r in live)
+    return ReleaseBurst(
+        intent.id,
+        ids,
+        intent.model,
+        intent.replicas,
+        sum(r.price_usd_per_hour for r in live),
+        reason.value,
+        action_key("release_burst", intent.id, now.isoformat()),
+    )
+
+
+__all__ = [
+    "CapacityRequest",
+    "DemandSample",
+    "LocalNode",
+    "LocalPool",
+    "ModelDecision",
+    "ModelSignals",
+    "ScalingInputs",
+    "ScalingPlan",
+    "forecast",
+    "holt",
+    "instance_type",
+    "plan_scaling",
+    "replicas_for",
+]

@@ -1,0 +1,315 @@
+"""The scaling decision (pure): replicas from demand, local first, burst for the gap, windows,
+cooldowns, fast path, forecast, capacity requests, caps and safe scale-in."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from operatord.core.burst.actions import Hold, LaunchBurst, ReleaseBurst, SetReplicas
+from operatord.core.burst.intent import Attempt, AttemptOutcome, InstanceRecord, Intent, Offering
+from operatord.core.burst.lifecycle import BurstState
+from operatord.core.scaling import (
+    CapacityRequest,
+    DemandSample,
+    LocalNode,
+    LocalPool,
+    ModelSignals,
+    ScalingInputs,
+    ScalingPlan,
+    forecast,
+    holt,
+    plan_scaling,
+)
+from operatord.policies.model import Policy
+from tests.burst.conftest import NOW, P4D, P4DE, policy_doc
+
+MODEL = "llama-70b"
+PER_REPLICA = 2400 * 0.8  # tokens/s one A100-40GB replica serves at target utilization
+
+
+def policy(**burst: Any) -> Policy:
+    doc = policy_doc(**burst)
+    doc["scaling"] = {"forecast": {"method": "none"}}
+    return Policy.model_validate(doc)
+
+
+def holt_policy(**burst: Any) -> Policy:
+    return Policy.model_validate(policy_doc(**burst))
+
+
+def local(nodes: int = 2) -> tuple[LocalPool, ...]:
+    return (
+        LocalPool("local-a100", "A100-SXM4-40GB", 8, tuple(LocalNode(f"gpu-{i}", 8) for i in range(nodes))),
+    )
+
+
+def flat(value: float, minutes: int = 10) -> tuple[DemandSample, ...]:
+    return tuple(DemandSample(NOW - timedelta(seconds=30 * k), value) for k in range(minutes * 2, 0, -1))
+
+
+def inputs(demand: float | None, replicas: int = 1, **kw: Any) -> ScalingInputs:
+    signals = ModelSignals(
+        MODEL,
+        demand,
+        queue_depth=kw.pop("queue", 0.0),
+        kv_cache_usage=kw.pop("kv", 0.3),
+        history=kw.pop("history", flat(demand) if demand is not None else ()),
+        replicas=replicas,
+        pending_replicas=kw.pop("pending", 0),
+    )
+    return ScalingInputs(
+        observed_at=kw.pop("observed_at", NOW), models=(signals,), local_pools=kw.pop("pools", local()), **kw
+    )
+
+
+def burst_intent(
+    iid: str,
+    itype: dict[str, Any],
+    n: int = 1,
+    state: BurstState = BurstState.SERVING,
+    age: timedelta = timedelta(minutes=30),
+    replicas: int = 1,
+) -> Intent:
+    launched = NOW - age
+    attempt = Attempt(
+        1,
+        Offering(itype["instance_type"], "subnet-0a1b2c3d4e5f60001", "us-east-1a"),
+        n,
+        "t" * 48,
+        launched,
+        AttemptOutcome.LAUNCHED,
+        None,
+        launched,
+    )
+    records = tuple(
+        InstanceRecord(
+            f"i-{iid}{k:04d}",
+            itype["instance_type"],
+            "us-east-1a",
+            itype["price_usd_per_hour"],
+            launched,
+            state,
+            launched,
+            attempt=1,
+        )
+        for k in range(n)
+    )
+    return Intent(
+        iid,
+        "test",
+        "burst",
+        MODEL,
+        replicas,
+        ("p4d.24xlarge", "p4de.24xlarge"),
+        "demand_over_supply",
+        launched,
+        launched + timedelta(hours=24),
+        BurstState.RUNNING,
+        launched,
+        (attempt,),
+        records,
+    )
+
+
+def summary(plan: ScalingPlan) -> list[str]:
+    out: list[str] = []
+    for a in plan.actions:
+        if isinstance(a, SetReplicas):
+            out.append(f"replicas:{a.previous}->{a.replicas}")
+        elif isinstance(a, LaunchBurst):
+            out.append(f"launch:{a.replicas}:{a.instance_type}:{a.reason}")
+        elif isinstance(a, ReleaseBurst):
+            out.append(f"release:{a.intent_id}:{a.reason}")
+    out += [f"hold:{h.reason}" for h in plan.holds]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("snap", "expected"),
+    [
+        pytest.param(inputs(1000.0, replicas=1), [], id="steady-demand-no-change"),
+        pytest.param(
+            inputs(3 * PER_REPLICA - 1, replicas=2, pools=local(4)),
+            ["replicas:2->3"],
+            id="scale-out-on-local-first",
+        ),
+        pytest.param(
+            inputs(4 * PER_REPLICA, replicas=2),
+            ["replicas:2->4", "launch:2:p4d.24xlarge:demand_over_supply"],
+            id="gap-beyond-local-goes-to-burst",
+        ),
+        pytest.param(
+            inputs(4 * PER_REPLICA, replicas=2, last_scale_out_at=NOW - timedelta(seconds=60)),
+            ["hold:cooldown"],
+            id="cooldown-holds-scale-out",
+        ),
+        pytest.param(inputs(None, replicas=3), ["hold:metrics_unknown"], id="unknown-demand-buys-nothing"),
+        pytest.param(
+            inputs(500.0, replicas=3, observed_at=NOW - timedelta(minutes=5)),
+            ["hold:stale_snapshot"],
+            id="stale-metrics-never-act",
+        ),
+        pytest.param(
+            inputs(3 * PER_REPLICA, replicas=3, intents=(burst_intent("b1", P4D, state=BurstState.RUNNING),)),
+            [],
+            id="booting-burst-counts-no-double-launch",
+        ),
+    ],
+)
+def test_plan_scaling_table(snap: ScalingInputs, expected: list[str]) -> None:
+    assert summary(plan_scaling(snap, policy(), NOW)) == expected
+
+
+def test_unknown_demand_freezes_scale_in() -> None:
+    snap = inputs(None, replicas=2, intents=(burst_intent("b1", P4D),))
+    plan = plan_scaling(snap, policy(), NOW)
+    assert not plan.actions
+    assert any(h.reason == "metrics_unknown" for h in plan.holds)
+
+
+def test_fast_path_skips_cooldown_and_stabilization_on_queue_saturation() -> None:
+    snap = inputs(
+        1.5 * PER_REPLICA,
+        replicas=2,
+        queue=40.0,
+        last_scale_out_at=NOW - timedelta(seconds=30),
+        pools=local(2),
+    )
+    assert summary(plan_scaling(snap, policy(), NOW)) == [
+        "replicas:2->4",
+        "launch:2:p4d.24xlarge:demand_over_supply",
+    ]
+
+
+def test_scale_out_stabilization_takes_the_lowest_recommendation_of_the_window() -> None:
+    history = (*flat(PER_REPLICA, 5)[:-1], DemandSample(NOW - timedelta(seconds=10), PER_REPLICA))
+    snap = inputs(1.9 * PER_REPLICA, replicas=1, history=history, kv=0.1)
+    doc = policy_doc()
+    doc["scaling"] = {"forecast": {"method": "none"}, "scale_out_stabilization": "60s", "spike_factor": 3}
+    plan = plan_scaling(snap, Policy.model_validate(doc), NOW)
+    assert summary(plan) == ["hold:stabilizing"]
+
+
+def test_capacity_request_plans_the_replacement_before_the_drain() -> None:
+    req = CapacityRequest("gpu-1", 8, "gpu_fallen_off_bus", NOW - timedelta(minutes=1))
+    snap = inputs(2 * PER_REPLICA, replicas=2, capacity_requests=(req,))
+    assert summary(plan_scaling(snap, policy(), NOW)) == ["launch:1:p4d.24xlarge:capacity_request"]
+
+
+def test_hpa_owned_models_get_nodes_not_replica_changes() -> None:
+    doc = policy_doc()
+    doc["serving"]["models"][0]["replica_owner"] = "hpa"
+    doc["scaling"] = {"forecast": {"method": "none"}}
+    snap = inputs(1000.0, replicas=4, pending=2)
+    assert summary(plan_scaling(snap, Policy.model_validate(doc), NOW)) == [
+        "launch:2:p4d.24xlarge:demand_over_supply"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("burst", "live", "expected"),
+    [
+        pytest.param(
+            {"max_instances": 3},
+            2,
+            ["launch:1:p4d.24xlarge:demand_over_supply", "hold:burst_ceiling"],
+            id="max-instances-caps-the-launch",
+        ),
+        pytest.param({"max_usd_per_hour": 50}, 2, ["hold:spend_cap"], id="usd-per-hour-cap"),
+        pytest.param({"vcpu_quota": 200}, 2, ["hold:quota_exhausted"], id="vcpu-quota"),
+    ],
+)
+def test_caps_bound_launches(burst: dict[str, Any], live: int, expected: list[str]) -> None:
+    intents = tuple(burst_intent(f"b{k}", P4D) for k in range(live))
+    snap = inputs(6 * PER_REPLICA, replicas=6, intents=intents)
+    plan = plan_scaling(snap, policy(**burst), NOW)
+    assert [s for s in summary(plan) if not s.startswith("replicas")] == expected
+
+
+def test_day_cap_releases_the_most_expensive_burst_and_launches_nothing() -> None:
+    intents = (
+        burst_intent("cheap", P4D, age=timedelta(hours=10)),
+        burst_intent("dear", P4DE, age=timedelta(hours=10)),
+    )
+    snap = inputs(8 * PER_REPLICA, replicas=4, intents=intents)
+    plan = plan_scaling(snap, policy(max_usd_per_day=480, max_usd_per_hour=100), NOW)
+    assert "release:dear:spend_cap" in summary(plan)
+    assert not plan.of(LaunchBurst)
+
+
+def test_scale_in_releases_one_group_most_expensive_first_after_low_demand() -> None:
+    intents = (burst_intent("cheap", P4D), burst_intent("dear", P4DE))
+    snap = inputs(0.5 * PER_REPLICA, replicas=4, intents=intents, last_scale_out_at=NOW - timedelta(hours=1))
+    plan = plan_scaling(snap, policy(), NOW)
+    assert [a.intent_id for a in plan.of(ReleaseBurst)] == ["dear"]  # one per step
+    assert plan.actions[0] == plan.of(ReleaseBurst)[0]  # release (pod-deletion-cost) before replicas go down
+
+
+@pytest.mark.parametrize(
+    ("kw", "reason"),
+    [
+        pytest.param({"age": timedelta(minutes=5)}, "stabilizing", id="younger-than-min-age-is-kept"),
+        pytest.param({"history": flat(0.5 * PER_REPLICA, 2)}, "stabilizing", id="low-demand-not-long-enough"),
+    ],
+)
+def test_scale_in_waits(kw: dict[str, Any], reason: str) -> None:
+    age = kw.pop("age", timedelta(minutes=30))
+    snap = inputs(
+        0.5 * PER_REPLICA,
+        replicas=2,
+        intents=(burst_intent("b", P4D, age=age),),
+        last_scale_out_at=NOW - timedelta(hours=1),
+        **kw,
+    )
+    plan = plan_scaling(snap, policy(), NOW)
+    assert not plan.of(ReleaseBurst)
+    assert reason in [h.reason for h in plan.holds]
+
+
+def test_holt_extrapolates_a_ramp_and_caps_the_rise() -> None:
+    ramp = tuple(
+        DemandSample(NOW - timedelta(seconds=30 * k), 1000.0 + 10.0 * (20 - k)) for k in range(20, -1, -1)
+    )
+    level, trend = holt(ramp, 0.5, 0.3) or (0.0, 0.0)
+    assert trend == pytest.approx(1 / 3, rel=0.05)  # 10 tokens/s per 30 s
+    ahead = forecast(ramp, 0.5, 0.3, timedelta(minutes=10), cap_factor=2.0)
+    assert ahead is not None
+    assert 1300 < ahead < 1450
+    assert forecast(ramp, 0.5, 0.3, timedelta(hours=10), cap_factor=2.0) == pytest.approx(2 * 1200.0)
+
+
+def test_forecast_launches_before_a_ramp_reaches_local_capacity() -> None:
+    # Demand climbs 2 replicas' worth in 10 minutes and is still within local capacity now.
+    history = tuple(
+        DemandSample(NOW - timedelta(seconds=30 * k), 1.2 * PER_REPLICA + 2 * PER_REPLICA * (20 - k) / 20)
+        for k in range(20, 0, -1)
+    )
+    snap = inputs(3.2 * PER_REPLICA, replicas=4, history=history, pools=local(4))
+    reactive = plan_scaling(snap, policy(), NOW)
+    predictive = plan_scaling(snap, holt_policy(), NOW)
+    assert not reactive.of(LaunchBurst)
+    assert predictive.of(LaunchBurst)
+
+
+def test_plan_is_deterministic() -> None:
+    snap = inputs(6 * PER_REPLICA, replicas=2, intents=(burst_intent("b", P4D),))
+    assert plan_scaling(snap, policy(), NOW) == plan_scaling(replace(snap), policy(), NOW)
+    assert all(isinstance(h, Hold) for h in plan_scaling(snap, policy(), NOW).holds)
+
+
+def test_burst_disabled_never_launches() -> None:
+    doc = policy_doc(enabled=False)
+    doc["scaling"] = {"forecast": {"method": "none"}}
+    plan = plan_scaling(inputs(8 * PER_REPLICA, replicas=2), Policy.model_validate(doc), NOW)
+    assert not plan.of(LaunchBurst)
+    assert not plan.of(SetReplicas)  # replicas that could never schedule are not added
+    (hold,) = plan.holds
+    assert hold.reason == "demand_over_supply"
+    assert hold.detail["unserved_tokens_per_s"] == pytest.approx(8 * PER_REPLICA - 2 * 2400 * 0.8)
+
+
+_ = datetime

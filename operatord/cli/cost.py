@@ -218,7 +218,7 @@ def write_chart(report: CostReport, path: Path) -> None:
                     color="tab:green",
                     label="GPUs reporting (peak)",
                 )
-            top.legend(loc="upper left")
+            top.legend(loc="lower right")
         else:
             top.text(
                 0.5, 0.5, "no load known in the window", ha="center", va="center", transform=top.transAxes

@@ -218,7 +218,8 @@ def cost_report(history: LoadHistory, policy: Policy) -> CostReport:
 
     prompt = {m: dict(history.prompt_tokens_per_s.get(m, ())) for m in models}
     gen = {m: dict(history.generation_tokens_per_s.get(m, ())) for m in models}
-    steps = _steps(history)
+    # With no model's tokens in the window, no step's load is known (min_replicas alone is not load).
+    steps = _steps(history) if set(models) - set(quiet) else []
     needed: list[tuple[datetime, float]] = []
     busy_fraction: list[float] = []
     demand_total: list[float] = []
@@ -278,9 +279,11 @@ def cost_report(history: LoadHistory, policy: Policy) -> CostReport:
         nodes = math.ceil(fleet_gpus / gpn)
         util = gpu_active.mean if gpu_active.mean is not None else busy_util(nodes)
         rate = local_usd_per_node_hour(cost, util)["total"]
+        short = (needed_stat.peak or 0.0) - fleet_gpus
         add(
             "local_current_fleet",
-            f"{nodes} owned node(s) ({fleet_gpus:.0f} GPUs reporting) at the measured {util:.0%} utilisation",
+            f"{nodes} owned node(s) ({fleet_gpus:.0f} GPUs reporting) at the measured {util:.0%} utilisation"
+            + (f"; {short:.0f} GPUs short of the peak need" if short > 0 else ""),
             nodes * covered_h,
             nodes * covered_h * rate,
         )
@@ -325,8 +328,10 @@ def cost_report(history: LoadHistory, policy: Policy) -> CostReport:
                     committed * covered_h,
                     committed * covered_h * price.usd_per_hour,
                 )
+    if not effective_prices(policy):
+        notes.append("no burst prices in cost.prices or burst.instance_types: only owned capacity is costed")
     if coverage < 1.0:
-        notes.append(f"load was known for {coverage:.0%} of the window's steps; costs cover those hours only")
+        notes.append(f"load was known for {coverage:.1%} of the window's steps; costs cover those hours only")
 
     return CostReport(
         start=history.start,

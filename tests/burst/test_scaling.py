@@ -274,7 +274,7 @@ def test_holt_extrapolates_a_ramp_and_caps_the_rise() -> None:
     ramp = tuple(
         DemandSample(NOW - timedelta(seconds=30 * k), 1000.0 + 10.0 * (20 - k)) for k in range(20, -1, -1)
     )
-    level, trend = holt(ramp, 0.5, 0.3) or (0.0, 0.0)
+    _level, trend = holt(ramp, 0.5, 0.3) or (0.0, 0.0)
     assert trend == pytest.approx(1 / 3, rel=0.05)  # 10 tokens/s per 30 s
     ahead = forecast(ramp, 0.5, 0.3, timedelta(minutes=10), cap_factor=2.0)
     assert ahead is not None

@@ -44,7 +44,7 @@ class Action:
     key: str
     reason: str
     node: str | None = None
-    detail: Detail = field(default=_NO_DETAIL, compare=False)
+    detail: Detail = field(default_factory=lambda: _NO_DETAIL, compare=False)
 
     min_mode: ClassVar[Mode] = Mode.FULL
     kind: ClassVar[str] = "action"
@@ -148,7 +148,7 @@ class Hold:
 
     reason: str
     node: str | None = None
-    detail: Detail = field(default=_NO_DETAIL, compare=False)
+    detail: Detail = field(default_factory=lambda: _NO_DETAIL, compare=False)
     blocked: str | None = None  # the action kind that was held, e.g. "drain"
 
 

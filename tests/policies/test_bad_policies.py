@@ -82,7 +82,7 @@ def test_base_policy_is_valid(tmp_path: Path) -> None:
         pytest.param(
             ("cluster: c1", "cluster: c1\ncolour: blue"),
             "policy.yaml:5:1: colour: unknown field (allowed here: apiVersion, kind, mode, cluster, pools, "
-            "serving, remediation, faults, scaling, burst, metrics)",
+            "serving, remediation, faults, scaling, burst, metrics, cost, fleet)",
             id="unknown-top-level-field",
         ),
         pytest.param(

@@ -14,7 +14,7 @@ core.remediation.plan_manual_drain and applies here). Rules:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -103,14 +103,13 @@ def apply_plan(plan: Plan, ctx: ApplyContext) -> list[Outcome]:
     outcomes: list[Outcome] = []
     failed_nodes: set[str] = set()
     for hold in plan.holds:
-        log.info(
-            "decision.held", reason=hold.reason, node=hold.node, blocked=hold.blocked, **dict(hold.detail)
-        )
+        held = {"reason": hold.reason, "node": hold.node, "blocked": hold.blocked}
+        log.info("decision.held", **held, **_extra(hold.detail, held))
     for action in plan.actions:
         base = {"key": action.key, "kind": action.kind, "node": action.node, "reason": action.reason}
         if ctx.dry_run or action.min_mode.rank > ctx.mode.rank:
             why = "dry-run" if ctx.dry_run else f"mode {ctx.mode.value}"
-            log.info("action.would", why=why, **base, **dict(action.detail))
+            log.info("action.would", why=why, **base, **_extra(action.detail, base))
             outcomes.append(
                 Outcome(action.key, action.kind, action.node, "would", action.reason, {"why": why})
             )
@@ -145,10 +144,16 @@ def apply_plan(plan: Plan, ctx: ApplyContext) -> list[Outcome]:
             failed_nodes.add(action.node)
         event = "action.failed" if outcome.status in ("failed", "refused") else "action.applied"
         (log.warning if event == "action.failed" else log.info)(
-            event, status=outcome.status, **base, **outcome.detail
+            event, status=outcome.status, **base, **_extra(outcome.detail, base)
         )
         outcomes.append(outcome)
     return outcomes
+
+
+def _extra(values: Mapping[str, Any], taken: Mapping[str, Any]) -> dict[str, Any]:
+    """Detail fields for a log event, without clobbering the event's own keys."""
+    reserved = {*taken, "event", "status", "why"}
+    return {(f"detail_{k}" if k in reserved else k): v for k, v in values.items()}
 
 
 def _event(

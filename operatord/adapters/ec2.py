@@ -64,10 +64,12 @@ def clients(region: str, *, profile: str | None = None) -> tuple[Any, Any]:
             retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30
         ),
     )
+    # total_max_attempts, not max_attempts: botocore reads max_attempts as *retries* (1 would retry once),
+    # and a retried InsufficientInstanceCapacity only delays the fallback to the next AZ.
     launcher = session.client(
         "ec2",
         config=botocore.config.Config(
-            retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60
+            retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60
         ),
     )
     return general, launcher

@@ -39,7 +39,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
-from operatord.core.burst.actions import Action, Hold, LaunchBurst, ReleaseBurst, SetReplicas, action_key
+from operatord.core.burst.actions import (
+    Action,
+    Hold,
+    LaunchBurst,
+    ReleaseBurst,
+    SetReplicas,
+    action_key,
+    detail,
+)
 from operatord.core.burst.caps import (
     cap_refusal,
     instance_type,
@@ -50,6 +58,7 @@ from operatord.core.burst.caps import (
     usage,
 )
 from operatord.core.burst.intent import Intent
+from operatord.core.plan import Plan
 from operatord.core.burst.lifecycle import BurstState
 from operatord.policies.model import BurstInstanceType, Policy, ServedModel, ServingProfile
 from operatord.vocab import Reason
@@ -135,6 +144,10 @@ class ScalingPlan:
 
     def of(self, kind: type) -> list[Action]:
         return [a for a in self.actions if isinstance(a, kind)]
+
+    def to_plan(self) -> Plan:
+        """The shared Plan the daemon's apply path executes (operatord.core.plan)."""
+        return Plan(self.actions, self.holds)
 
 
 # -- forecasting -----------------------------------------------------------------------------------
@@ -280,7 +293,7 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
     sp = policy.scaling
     age = now - inputs.observed_at
     if age > policy.metrics.staleness_limit:
-        return ScalingPlan(holds=(Hold(Reason.STALE_SNAPSHOT.value, detail={"age_s": age.total_seconds()}),))
+        return ScalingPlan(holds=(_hold(Reason.STALE_SNAPSHOT, age_s=age.total_seconds()),))
 
     burst = policy.burst if policy.burst is not None and policy.burst.enabled else None
     burst_type = burst.instance_types[0] if burst is not None else None
@@ -359,14 +372,14 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
             past = [i for i, x in enumerate(history[:-1]) if now - x.at <= sp.scale_out_stabilization]
             stable = min([*(recommend(sized_at(i)) for i in past), desired]) if not fast else desired
             if demand is None and not fast:
-                holds.append(Hold(Reason.METRICS_UNKNOWN.value, served.name))
+                holds.append(_hold(Reason.METRICS_UNKNOWN, served.name, "set_replicas"))
             elif out_cooling and not fast:
                 holds.append(
-                    Hold(Reason.COOLDOWN.value, served.name, {"wanted": desired, "current": current})
+                    _hold(Reason.COOLDOWN, served.name, "set_replicas", wanted=desired, current=current)
                 )
             elif stable <= current:
                 holds.append(
-                    Hold(Reason.STABILIZING.value, served.name, {"wanted": desired, "current": current})
+                    _hold(Reason.STABILIZING, served.name, "set_replicas", wanted=desired, current=current)
                 )
             else:
                 target = stable
@@ -374,14 +387,16 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
             window = [s for s in history if now - s.at <= sp.scale_in_stabilization]
             covered = bool(window) and now - window[0].at >= sp.scale_in_stabilization - inputs.tick
             if demand is None:
-                holds.append(Hold(Reason.METRICS_UNKNOWN.value, served.name, {"note": "scale-in frozen"}))
+                holds.append(
+                    _hold(Reason.METRICS_UNKNOWN, served.name, "set_replicas", note="scale-in frozen")
+                )
             elif in_cooling:
                 holds.append(
-                    Hold(Reason.COOLDOWN.value, served.name, {"wanted": desired, "current": current})
+                    _hold(Reason.COOLDOWN, served.name, "set_replicas", wanted=desired, current=current)
                 )
             elif not covered:
                 holds.append(
-                    Hold(Reason.STABILIZING.value, served.name, {"wanted": desired, "current": current})
+                    _hold(Reason.STABILIZING, served.name, "set_replicas", wanted=desired, current=current)
                 )
             else:
                 target = min(current, max([*(recommend(x.tokens_per_s) for x in window), desired]))
@@ -430,10 +445,12 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
             waiting[served.name] = "metrics_unknown" if demand is None else "low_demand_window"
         if burst is None and up_demand is not None and split_now.unserved > 0:
             holds.append(
-                Hold(
-                    Reason.DEMAND_OVER_SUPPLY.value,
+                _hold(
+                    Reason.DEMAND_OVER_SUPPLY,
                     served.name,
-                    {"unserved_tokens_per_s": round(split_now.unserved, 1), "note": "burst is disabled"},
+                    "launch_burst",
+                    unserved_tokens_per_s=round(split_now.unserved, 1),
+                    note="burst is disabled",
                 )
             )
 
@@ -441,14 +458,17 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
             wl = served.workload
             actions.append(
                 SetReplicas(
-                    served.name,
-                    wl.kind,
-                    wl.namespace,
-                    wl.name,
-                    target,
-                    current,
-                    Reason.DEMAND_OVER_SUPPLY.value if target > current else Reason.SUPPLY_OVER_DEMAND.value,
-                    action_key("set_replicas", served.name, str(target), now.isoformat()),
+                    key=action_key("set_replicas", served.name, target, now.isoformat()),
+                    reason=Reason.DEMAND_OVER_SUPPLY.value
+                    if target > current
+                    else Reason.SUPPLY_OVER_DEMAND.value,
+                    detail=detail(model=served.name, previous=current, replicas=target),
+                    model=served.name,
+                    workload_kind=wl.kind,
+                    namespace=wl.namespace,
+                    name=wl.name,
+                    replicas=target,
+                    previous=current,
                 )
             )
         decisions.append(
@@ -460,10 +480,11 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
 
     for model, why in sorted(waiting.items()):
         holds.append(
-            Hold(
-                Reason.METRICS_UNKNOWN.value if why == "metrics_unknown" else Reason.STABILIZING.value,
+            _hold(
+                Reason.METRICS_UNKNOWN if why == "metrics_unknown" else Reason.STABILIZING,
                 model,
-                {"note": "burst waits: " + why.replace("_", " ")},
+                "release_burst",
+                note="burst waits: " + why.replace("_", " "),
             )
         )
     actions_b, holds_b = _burst_actions(inputs, policy, now, launches, excess, out_cooling, in_cooling)
@@ -547,12 +568,12 @@ def _burst_actions(
         if release is not None:
             actions.append(_release(release, Reason.SPEND_CAP, now))
         holds.append(
-            Hold(
-                Reason.SPEND_CAP.value,
-                detail={
-                    "spent_today_usd": round(held.spent_today_usd, 2),
-                    "max_usd_per_day": burst.max_usd_per_day,
-                },
+            _hold(
+                Reason.SPEND_CAP,
+                None,
+                "launch_burst",
+                spent_today_usd=round(held.spent_today_usd, 2),
+                max_usd_per_day=burst.max_usd_per_day,
             )
         )
         return actions, holds
@@ -562,14 +583,16 @@ def _burst_actions(
     seq = 0
     for model, replicas, fast, reason in launches:
         if out_cooling and not fast and reason != Reason.CAPACITY_REQUEST.value:
-            holds.append(Hold(Reason.COOLDOWN.value, model, {"burst_replicas_short": replicas}))
+            holds.append(_hold(Reason.COOLDOWN, model, "launch_burst", burst_replicas_short=replicas))
             continue
         if blocked is not None:
-            holds.append(Hold(Reason.QUOTA_EXHAUSTED.value, model, {"until": blocked.isoformat()}))
+            holds.append(_hold(Reason.QUOTA_EXHAUSTED, model, "launch_burst", until=blocked.isoformat()))
             continue
         choice = _first_offering(policy, model, unavailable)
         if choice is None:
-            holds.append(Hold(Reason.NO_CAPACITY.value, model, {"note": "every offering is backing off"}))
+            holds.append(
+                _hold(Reason.NO_CAPACITY, model, "launch_burst", note="every offering is backing off")
+            )
             continue
         itype, per_replica = choice
         fit = replicas
@@ -581,20 +604,23 @@ def _burst_actions(
             refusal = refusal or why
             fit -= 1
         if fit < replicas and refusal is not None:
-            holds.append(Hold(refusal[0].value, model, {**refusal[1], "replicas_short": replicas - fit}))
+            holds.append(
+                _hold(refusal[0], model, "launch_burst", **refusal[1], replicas_short=replicas - fit)
+            )
         if fit == 0:
             continue
         count = fit * per_replica
         seq += 1
         actions.append(
             LaunchBurst(
-                model,
-                fit,
-                itype.instance_type,
-                count,
-                count * itype.price_usd_per_hour,
-                reason,
-                action_key("launch_burst", model, str(fit), now.isoformat(), str(seq)),
+                key=action_key("launch_burst", model, fit, now.isoformat(), seq),
+                reason=reason,
+                detail=detail(model=model, replicas=fit, instance_type=itype.instance_type, instances=count),
+                model=model,
+                replicas=fit,
+                instance_type=itype.instance_type,
+                instances=count,
+                usd_per_hour=count * itype.price_usd_per_hour,
             )
         )
         held = type(held)(
@@ -606,7 +632,7 @@ def _burst_actions(
 
     if not launches and excess:
         if in_cooling:
-            holds.append(Hold(Reason.COOLDOWN.value, detail={"note": "burst scale-in"}))
+            holds.append(_hold(Reason.COOLDOWN, None, "release_burst", note="burst scale-in"))
         else:
             release = _pick_release(
                 inputs.intents,
@@ -620,7 +646,7 @@ def _burst_actions(
                 actions.append(_release(release, Reason.SUPPLY_OVER_DEMAND, now))
             else:
                 holds.append(
-                    Hold(Reason.STABILIZING.value, detail={"note": "no serving burst group old enough"})
+                    _hold(Reason.STABILIZING, None, "release_burst", note="no serving burst group old enough")
                 )
     return actions, holds
 
@@ -675,14 +701,26 @@ def _release(intent: Intent, reason: Reason, now: datetime) -> ReleaseBurst:
     live = intent.live_instances
     ids = tuple(r.instance_id for r in live)
     return ReleaseBurst(
-        intent.id,
-        ids,
-        intent.model,
-        intent.replicas,
-        sum(r.price_usd_per_hour for r in live),
-        reason.value,
-        action_key("release_burst", intent.id, now.isoformat()),
+        key=action_key("release_burst", intent.id, now.isoformat()),
+        reason=reason.value,
+        detail=detail(intent=intent.id, instances=",".join(ids), model=intent.model),
+        intent_id=intent.id,
+        instance_ids=ids,
+        model=intent.model,
+        replicas=intent.replicas,
+        usd_per_hour=sum(r.price_usd_per_hour for r in live),
     )
+
+
+def _hold(
+    reason: Reason,
+    model: str | None = None,
+    blocked: str | None = None,
+    **values: str | int | float | bool | None,
+) -> Hold:
+    """A hold about a model (not a node): the model goes into the detail."""
+    extra = {"model": model} if model is not None else {}
+    return Hold(reason.value, None, detail(**extra, **values), blocked)
 
 
 __all__ = [

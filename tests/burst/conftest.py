@@ -209,7 +209,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
         ec2 = boto3.client(
             "ec2",
             region_name="us-east-1",
-            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
+            config=botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}),
         )
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = []

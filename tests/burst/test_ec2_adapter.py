@@ -30,12 +30,14 @@ class Hook:
         self.codes = list(codes)
         self.status = status
         self.seen: list[dict[str, Any]] = []
+        self.sent = 0
 
     def record(self, params: dict[str, Any], **_: Any) -> None:
         """before-parameter-build: the API parameters exactly as the adapter passed them."""
         self.seen.append(dict(params))
 
     def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> Any:
+        self.sent += 1  # every HTTP attempt, including botocore's own retries
         if not self.codes:
             return None
         code = self.codes.pop(0)
@@ -101,6 +103,7 @@ def test_error_codes_are_classified_and_not_retried(
     assert result.outcome is outcome
     assert result.code == code
     assert len(h.seen) == 1  # one call: capacity, quota and configuration errors are never hot-retried
+    assert h.sent == 1  # and botocore did not retry it either
     assert adapter(aws).list_instances() == ()
 
 

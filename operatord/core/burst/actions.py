@@ -1,72 +1,61 @@
-"""Pure. The actions and holds the scaling decision returns (one value per thing to do or not do).
+"""Pure. The scaling and burst actions, as operatord.core.plan Actions (the daemon's apply path
+runs them through executors registered in operatord.shell.burst_apply).
 
-These live here until operatord.core.plan (issue 4) gives every decision a shared Plan type;
-each action carries a stable idempotency `key` and a stable snake_case `reason`.
+Every action has a stable idempotency `key` and a stable snake_case `reason`; all need mode `full`
+(design §1.1: scaling serving and launching/terminating burst are logged as "would" below it).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
+from typing import ClassVar
 
-_EMPTY: Mapping[str, object] = MappingProxyType({})
+from operatord.core.plan import Action, Hold, action_key, detail
+from operatord.vocab import Mode
 
-
-def action_key(kind: str, *parts: str) -> str:
-    """A short stable key for an action: equal inputs give equal keys (used for logs and dedup)."""
-    raw = "\x1f".join((kind, *parts)).encode()
-    return f"{kind[:2]}-{hashlib.sha256(raw).hexdigest()[:10]}"
+__all__ = ["Action", "Hold", "LaunchBurst", "ReleaseBurst", "SetReplicas", "action_key", "detail"]
 
 
-@dataclass(frozen=True, slots=True)
-class SetReplicas:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetReplicas(Action):
     """Set a serving workload's replicas through its scale subresource (replica_owner: operatord)."""
 
     model: str
-    kind: str
+    workload_kind: str
     namespace: str
     name: str
     replicas: int
     previous: int
-    reason: str
-    key: str
+
+    min_mode: ClassVar[Mode] = Mode.FULL
+    kind: ClassVar[str] = "set_replicas"
 
 
-@dataclass(frozen=True, slots=True)
-class LaunchBurst:
-    """Create a burst intent for `replicas` serving replicas of `model` and launch it."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaunchBurst(Action):
+    """Create a burst intent for `replicas` serving replicas of `model` and run its launch loop.
+    `instance_type`, `instances` and `usd_per_hour` describe the preferred offering when planned;
+    the launch loop may fall back along the chain (every attempt is checked against the caps)."""
 
     model: str | None
     replicas: int
-    instance_type: str  # the preferred offering when planned; the launch loop may fall back
+    instance_type: str
     instances: int
     usd_per_hour: float
-    reason: str
-    key: str
+
+    min_mode: ClassVar[Mode] = Mode.FULL
+    kind: ClassVar[str] = "launch_burst"
 
 
-@dataclass(frozen=True, slots=True)
-class ReleaseBurst:
-    """Scale in one burst group (one node, or all nodes of one multi-node replica): design §1.9."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseBurst(Action):
+    """Scale in one burst group (one node, or every node of one multi-node replica), design §1.9."""
 
     intent_id: str
     instance_ids: tuple[str, ...]
     model: str | None
     replicas: int
     usd_per_hour: float
-    reason: str
-    key: str
 
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """A decision not to act, with its reason (holding is a decision too, and is logged)."""
-
-    reason: str
-    model: str | None = None
-    detail: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
-
-
-Action = SetReplicas | LaunchBurst | ReleaseBurst
+    min_mode: ClassVar[Mode] = Mode.FULL
+    kind: ClassVar[str] = "release_burst"

@@ -58,8 +58,8 @@ from operatord.core.burst.caps import (
     usage,
 )
 from operatord.core.burst.intent import Intent
-from operatord.core.plan import Plan
 from operatord.core.burst.lifecycle import BurstState
+from operatord.core.plan import Plan
 from operatord.policies.model import BurstInstanceType, Policy, ServedModel, ServingProfile
 from operatord.vocab import Reason
 

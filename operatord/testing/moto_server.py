@@ -182,8 +182,8 @@ class MotoServer:
 
     def reset(self) -> None:
         """Wipe moto's state, the faults and the call log."""
-        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback, our own server)
+        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback: our own server)
             resp.read()
         if self._layer is not None:
             with self._layer.lock:
@@ -199,5 +199,5 @@ class MotoServer:
             region_name=self.region,
             endpoint_url=self.url,
             aws_access_key_id="harness",
-            aws_secret_access_key="harness",
+            aws_secret_access_key="harness",  # noqa: S106 (a dummy for the local moto server)
         )

@@ -79,13 +79,13 @@ class Scanner:
 
         next_line = 1
         follow_over = 0  # lines to deliver from the start of the next piece (multi-line continuation)
-        for piece in _pieces(_reader(stream, source), chunk_bytes):
-            result.bytes += len(piece)
-            lines, follow_over = self._lines(piece, next_line, follow_over)
+        for buf, limit in _buffers(stream, source, chunk_bytes):
+            result.bytes += limit
+            lines, follow_over, newlines = self.candidate_lines(buf, limit, next_line, follow_over)
             result.candidates += len(lines)
             for line in lines:
                 emit(clf.feed(line))
-            next_line += piece.count(b"\n")
+            next_line += newlines
         emit(clf.flush())
         for closed in folder.close():
             result.findings.append(closed)
@@ -96,28 +96,34 @@ class Scanner:
         result.versions = dict(clf.versions)
         return result
 
-    def _lines(self, piece: bytes, first_line: int, follow_over: int) -> tuple[list[Line], int]:
-        """The lines of `piece` to classify, with their numbers and hints; and the overhang."""
+    def candidate_lines(
+        self, piece: bytes | bytearray, limit: int, first_line: int, follow_over: int
+    ) -> tuple[list[Line], int, int]:
+        """The lines of `piece[:limit]` to classify (numbered, with hints), the overhang, the newline count.
+
+        `follow_over` continuation lines owed by the previous piece are delivered first; the
+        overhang is what this piece owes the next. Newlines are counted in one pass.
+        """
         chosen: dict[int, tuple[int, frozenset[int]]] = {}
         pos = 0
         for _ in range(follow_over):  # continuation lines owed from the previous piece
-            if pos >= len(piece):
+            if pos >= limit:
                 break
-            end = piece.find(b"\n", pos)
-            end = len(piece) if end < 0 else end
+            end = piece.find(b"\n", pos, limit)
+            end = limit if end < 0 else end
             chosen[pos] = (end, frozenset())
             pos = end + 1
         over = 0
-        for start, end, hints in self.prefilter.candidates(piece):
+        for start, end, hints in self.prefilter.candidates(piece, limit):
             chosen[start] = (end, hints)
             if hints & self._multiline:
                 nxt = end + 1
                 for k in range(self._follow):
-                    if nxt >= len(piece):
+                    if nxt >= limit:
                         over = max(over, self._follow - k)
                         break
-                    e = piece.find(b"\n", nxt)
-                    e = len(piece) if e < 0 else e
+                    e = piece.find(b"\n", nxt, limit)
+                    e = limit if e < 0 else e
                     if nxt not in chosen:
                         chosen[nxt] = (e, frozenset())
                     nxt = e + 1
@@ -129,9 +135,10 @@ class Scanner:
             counted = start
             raw = piece[start:end]
             if len(raw) > MAX_MESSAGE_CHARS and hints:
-                raw = self._window(raw, hints)
+                raw = self._window(bytes(raw), hints)
             out.append(Line(line_no, raw.decode("utf-8", "replace"), hints))
-        return out, over
+        newlines = (line_no - first_line) + piece.count(b"\n", counted, limit)
+        return out, over, newlines
 
     def _window(self, raw: bytes, hints: frozenset[int]) -> bytes:
         """Of a huge line, the part around the first prefilter match (regexes never see megabytes)."""
@@ -142,31 +149,92 @@ class Scanner:
         return raw[begin : begin + MAX_MESSAGE_CHARS]
 
 
-def _reader(stream: BinaryIO, source: str) -> Iterator[bytes]:
-    """Raw blocks of the stream, gunzipped when it starts with the gzip magic (members concatenated)."""
+def _buffers(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tuple[bytearray, int]]:
+    """One reused buffer: yields (buf, limit) where buf[:limit] holds whole lines.
+
+    Plain streams are read with readinto straight after the carried-over partial line, so the
+    bulk of the data is never copied in Python; gzip (found by its magic bytes) is inflated
+    into the same buffer. A line longer than MAX_LINE_BYTES is handed over in pieces.
+    The consumer must be done with `buf` before asking for the next piece.
+    """
+    buf = bytearray(chunk_bytes + 64 * 1024)
+    have = 0
+    fill = _filler(stream, source)
+    eof = False
+    while not eof:
+        while have < chunk_bytes and not eof:
+            if len(buf) - have < 64 * 1024:
+                buf.extend(bytes(max(chunk_bytes, 64 * 1024)))
+            n = fill(buf, have)
+            if n == 0:
+                eof = True
+            have += n
+        if eof:
+            limit = have
+        else:
+            cut = buf.rfind(b"\n", 0, have)
+            if cut < 0 and have < MAX_LINE_BYTES:
+                chunk_bytes = min(have * 2, MAX_LINE_BYTES)  # a long line: read more before cutting
+                continue
+            limit = have if cut < 0 else cut + 1
+        if limit:
+            yield buf, limit
+        tail = have - limit
+        if tail:
+            buf[:tail] = buf[limit:have]
+        have = tail
+
+
+def _filler(stream: BinaryIO, source: str) -> Callable[[bytearray, int], int]:
+    """A function that appends the next bytes of the stream to buf at `at` and says how many (0: end)."""
     try:
         head = stream.read(2)
-        if head != GZIP_MAGIC:
-            if head:
-                yield head
-            while block := stream.read(CHUNK_BYTES):
-                yield block
-            return
+    except OSError as err:
+        raise ScanInputError(f"{source}: cannot read ({err.strerror or err})") from None
+    if head != GZIP_MAGIC:
+        pending = head
+
+        def plain(buf: bytearray, at: int) -> int:
+            nonlocal pending
+            if pending:
+                buf[at : at + len(pending)] = pending
+                n, pending = len(pending), b""
+                return n
+            try:
+                got = stream.readinto(memoryview(buf)[at:])  # type: ignore[attr-defined]
+            except OSError as err:
+                raise ScanInputError(f"{source}: cannot read ({err.strerror or err})") from None
+            return got or 0
+
+        return plain
+    inflated = _inflate(stream, source, head)
+
+    def gz(buf: bytearray, at: int) -> int:
+        block = next(inflated, b"")
+        buf[at : at + len(block)] = block
+        return len(block)
+
+    return gz
+
+
+def _inflate(stream: BinaryIO, source: str, head: bytes) -> Iterator[bytes]:
+    """Decompressed blocks of a gzip stream (members may be concatenated, as logrotate + cat make)."""
+    try:
         dec = zlib.decompressobj(wbits=31)
-        data = head + stream.read(CHUNK_BYTES)
+        data = head + stream.read(64 * 1024)
         while True:
             if dec.eof:
-                rest = dec.unused_data or stream.read(CHUNK_BYTES)
+                rest = dec.unused_data or stream.read(64 * 1024)
                 if not rest.strip(b"\0"):  # end, or tape-style zero padding
                     return
                 if rest[:2] != GZIP_MAGIC:
                     raise ScanInputError(f"{source}: trailing garbage after gzip data")
                 dec, data = zlib.decompressobj(wbits=31), rest
             elif not data:
-                data = stream.read(CHUNK_BYTES)
+                data = stream.read(64 * 1024)
                 if not data:
                     raise ScanInputError(f"{source}: truncated gzip data (unexpected end of file)")
-            out = dec.decompress(data, CHUNK_BYTES)
+            out = dec.decompress(data, 1024 * 1024)
             data = dec.unconsumed_tail
             if out:
                 yield out
@@ -174,22 +242,3 @@ def _reader(stream: BinaryIO, source: str) -> Iterator[bytes]:
         raise ScanInputError(f"{source}: corrupt gzip data ({err})") from None
     except OSError as err:
         raise ScanInputError(f"{source}: cannot read ({err.strerror or err})") from None
-
-
-def _pieces(blocks: Iterator[bytes], chunk_bytes: int) -> Iterator[bytes]:
-    """Re-cut blocks into pieces of about `chunk_bytes` that end on a newline (or EOF / MAX_LINE_BYTES)."""
-    buf = bytearray()
-    for block in blocks:
-        buf += block
-        if len(buf) < chunk_bytes:
-            continue
-        cut = buf.rfind(b"\n")
-        if cut < 0:
-            if len(buf) >= MAX_LINE_BYTES:
-                yield bytes(buf)
-                buf.clear()
-            continue
-        yield bytes(buf[: cut + 1])
-        del buf[: cut + 1]
-    if buf:
-        yield bytes(buf)

@@ -47,7 +47,9 @@ class Prefilter:
         if self._db is None:
             self._fallback = tuple(re.compile(ere_to_python(p).encode()) for p in self._patterns)
 
-    def candidates(self, chunk: bytes) -> list[Candidate]:
+    def candidates(self, chunk: bytes | bytearray, limit: int | None = None) -> list[Candidate]:
+        """Candidate lines of `chunk[:limit]` (the whole chunk when `limit` is None)."""
+        end_of = len(chunk) if limit is None else limit
         hits: dict[int, set[int]] = {}  # line start → pattern ids
         if self._db is not None:
 
@@ -59,16 +61,18 @@ class Prefilter:
                 else:
                     ids.add(pid)
 
-            self._db.scan(chunk, match_event_handler=on_match)
+            self._db.scan(
+                memoryview(chunk)[:end_of] if end_of < len(chunk) else chunk, match_event_handler=on_match
+            )
         else:
             for pid, pattern in enumerate(self._fallback):
-                for m in pattern.finditer(chunk):
+                for m in pattern.finditer(chunk, 0, end_of):
                     start = chunk.rfind(b"\n", 0, m.start()) + 1
                     hits.setdefault(start, set()).add(pid)
         out: list[Candidate] = []
         for start in sorted(hits):
-            end = chunk.find(b"\n", start)
-            out.append((start, len(chunk) if end < 0 else end, frozenset(hits[start])))
+            end = chunk.find(b"\n", start, end_of)
+            out.append((start, end_of if end < 0 else end, frozenset(hits[start])))
         return out
 
 

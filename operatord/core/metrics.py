@@ -13,7 +13,7 @@ The adapter (operatord.adapters.prometheus) only fetches rows; `assemble` turns 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -253,6 +253,10 @@ def unknown_model(name: str, why: Unknown) -> ModelMetrics:
 # ---------------------------------------------------------------- assembling a snapshot
 
 
+# Looks up the query error of a signal (None: the query succeeded).
+_Errors = Callable[[NodeSignal | ModelSignal], Unknown | None]
+
+
 def judge(row: Row | None, now: datetime, staleness_limit: timedelta, what: str) -> Reading:
     """One row → a Reading. Total: every input maps to Known or to an Unknown with a reason."""
     if row is None:
@@ -325,11 +329,7 @@ def assemble(
         else:
             model_rows[signal], unmapped = _index(result.rows, lambda lb: lb.get(model_label) or None)
         if unmapped:
-            label = (
-                f"{'/'.join(node_group_labels(node_label))}"
-                if isinstance(signal, NodeSignal)
-                else model_label
-            )
+            label = "/".join(node_group_labels(node_label)) if isinstance(signal, NodeSignal) else model_label
             signal_gaps.append(
                 Gap(
                     f"signals.{signal.value}",
@@ -353,7 +353,9 @@ def assemble(
     )
 
 
-def _index(rows: Iterable[Row], key_of: Any) -> tuple[dict[str, Row], int]:
+def _index(
+    rows: Iterable[Row], key_of: Callable[[Mapping[str, str]], str | None]
+) -> tuple[dict[str, Row], int]:
     out: dict[str, Row] = {}
     unmapped = 0
     for row in rows:
@@ -377,25 +379,25 @@ def _merge(a: Row, b: Row) -> Row:
 
 
 def _pick(
-    rows: Mapping[Any, Mapping[str, Row]],
+    rows: Mapping[str, Row],
     signal: NodeSignal | ModelSignal,
     key: str,
-    errors: Any,
+    errors: _Errors,
     now: datetime,
     limit: timedelta,
 ) -> Reading:
-    err: Unknown | None = errors(signal)
-    row = rows.get(signal, {}).get(key)
+    err = errors(signal)
+    row = rows.get(key)
     if row is None and err is not None:
         return err
     return judge(row, now, limit, signal.value)
 
 
 def _node(
-    name: str, rows: Mapping[NodeSignal, Mapping[str, Row]], errors: Any, now: datetime, limit: timedelta
+    name: str, rows: Mapping[NodeSignal, Mapping[str, Row]], errors: _Errors, now: datetime, limit: timedelta
 ) -> NodeMetrics:
     def get(signal: NodeSignal) -> Reading:
-        return _pick(rows, signal, name, errors, now, limit)
+        return _pick(rows.get(signal, {}), signal, name, errors, now, limit)
 
     active, util = get(NodeSignal.GPU_ACTIVE), get(NodeSignal.GPU_UTIL)
     chosen, source = _first_known(
@@ -415,10 +417,10 @@ def _node(
 
 
 def _model(
-    name: str, rows: Mapping[ModelSignal, Mapping[str, Row]], errors: Any, now: datetime, limit: timedelta
+    name: str, rows: Mapping[ModelSignal, Mapping[str, Row]], errors: _Errors, now: datetime, limit: timedelta
 ) -> ModelMetrics:
     def get(signal: ModelSignal) -> Reading:
-        return _pick(rows, signal, name, errors, now, limit)
+        return _pick(rows.get(signal, {}), signal, name, errors, now, limit)
 
     kv, source = _first_known(
         (get(ModelSignal.KV_CACHE_USAGE), ModelSignal.KV_CACHE_USAGE),

@@ -22,6 +22,7 @@ import math
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -106,7 +107,7 @@ class FakeExporter:
             def log_message(self, format: str, *args: Any) -> None:  # scrapes are not news
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-exporter", daemon=True)
         self._thread.start()
@@ -352,6 +353,15 @@ _DCGM_NAMES = {
     "temperature_c": "DCGM_FI_DEV_GPU_TEMP",
     "power_w": "DCGM_FI_DEV_POWER_USAGE",
 }
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A scrape that Prometheus abandoned (scrape timeout) is not an error worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _path(spelling: Spelling) -> str:

@@ -38,6 +38,7 @@ from operatord.core.plan import (
 )
 from operatord.core.state import CapacityRequest
 from operatord.policies.model import Policy
+from operatord.ports.capacity import CapacityProvider
 from operatord.ports.cluster import ClusterApi, ClusterError, Conflict
 from operatord.shell.drain import DrainStatus, drain_node
 from operatord.shell.state import StateStore, append_history
@@ -57,6 +58,7 @@ class ApplyContext:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    capacity: CapacityProvider | None = None  # burst actions (operatord.shell.burst_apply); None: refused
 
     @property
     def store(self) -> StateStore:

@@ -129,7 +129,7 @@ class BurstRunner:
 
     # -- launch ------------------------------------------------------------------------------------
 
-    def launch(self, *, replicas: int, model: str | None, reason: str, seq: int = 0) -> list[Outcome]:
+    def launch(self, *, replicas: int, model: str | None, reason: str, seq: int | str = 0) -> list[Outcome]:
         """Create an intent for `replicas` and run its launch loop (or, dry-run, validate the first offering)."""
         now = self._clock()
         intents, _ = self._store.list()

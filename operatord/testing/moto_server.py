@@ -126,6 +126,9 @@ class MotoServer:
             def log_message(self, format: str, *args: Any) -> None:  # every request is not news
                 return
 
+            def log(self, type: str, message: str, *args: Any) -> None:  # werkzeug's own request log
+                return
+
         self._server = make_server("127.0.0.1", self.port, self._layer, threaded=True, request_handler=Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
         self._thread.start()

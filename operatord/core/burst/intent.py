@@ -212,7 +212,7 @@ def client_token(intent_id: str, attempt: int, instance_type: str, subnet: str) 
     return hashlib.sha256(raw).hexdigest()[:48]
 
 
-def intent_id(cluster: str, subject: str, now: datetime, seq: int = 0) -> str:
+def intent_id(cluster: str, subject: str, now: datetime, seq: int | str = 0) -> str:
     """A deterministic, DNS-safe intent id for a decision taken at `now` (no randomness in the core)."""
     raw = f"{cluster}\x1f{subject}\x1f{now.isoformat()}\x1f{seq}".encode()
     return hashlib.sha256(raw).hexdigest()[:ID_HEX]

@@ -47,7 +47,7 @@ class Refusal:
 
 
 def new_intent(
-    policy: Policy, *, model: str | None, replicas: int, reason: str, now: datetime, seq: int = 0
+    policy: Policy, *, model: str | None, replicas: int, reason: str, now: datetime, seq: int | str = 0
 ) -> Intent:
     """A PLANNED intent for `replicas` serving replicas; it expires after the policy's max lifetime."""
     burst = _burst(policy)

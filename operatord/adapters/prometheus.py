@@ -169,6 +169,15 @@ def snapshot_queries(policy: MetricsPolicy) -> list[Query]:
     ]
 
 
+def configured_names(policy: MetricsPolicy) -> dict[str, list[str]]:
+    """Each policy metric-name field → the stored names it is read as (histograms by their _bucket)."""
+    out: dict[str, list[str]] = {}
+    for field_name, name in policy.names.model_dump().items():
+        stored = f"{name}_bucket" if name.endswith("_seconds") else name
+        out[field_name] = spellings(stored)
+    return out
+
+
 def history_queries(policy: MetricsPolicy, step: timedelta) -> dict[str, str]:
     """Range queries for `history`; the rate window spans at least two steps so no step is blind."""
     n = policy.names
@@ -259,6 +268,23 @@ class PromMetrics:
             "metrics.read", url=self.url, queries=issued, nodes=len(snap.nodes), models=len(snap.models)
         )
         return snap
+
+    def names_present(self, now: datetime) -> dict[str, bool] | Unknown:
+        """Which of the policy's metric names have series at all (for `operatord doctor`), in one query.
+
+        An Unknown when Prometheus cannot be reached.
+        """
+        wanted = configured_names(self._policy)
+        everything = sorted({n for names in wanted.values() for n in names})
+        promql = 'count by (__name__) ({__name__=~"' + "|".join(everything) + '"})'
+        try:
+            raw = self._call(self._client.custom_query, promql, params={"time": f"{now.timestamp():.3f}"})
+        except _Outage as err:
+            return err.why
+        except _QueryError as err:
+            return Unknown(UnknownReason.QUERY_ERROR, str(err))
+        found = {item.get("metric", {}).get("__name__") for item in raw}
+        return {field_name: any(n in found for n in names) for field_name, names in wanted.items()}
 
     def history(self, start: datetime, end: datetime, step: timedelta) -> LoadHistory:
         start = datetime.fromtimestamp(

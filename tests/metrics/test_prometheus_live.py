@@ -186,3 +186,17 @@ def test_policy_metric_name_override_is_used(live: Live) -> None:
     node = s.nodes["gpu-upper"]
     assert unknown(node.gpu_active) is UnknownReason.MISSING
     assert known(node.gpus) == 8
+
+
+def test_names_present_for_doctor(live: Live) -> None:
+    present = PromMetrics(live.url, live.policy).names_present(datetime.now(UTC))
+    assert isinstance(present, dict)
+    assert set(present) == set(live.policy.names.model_dump())
+    assert present["gpu_active"]
+    assert present["kv_cache_usage_legacy"]
+    assert present["sglang_ttft_seconds"]
+    renamed = metrics_policy(names={"xid": "DCGM_FI_NOT_THERE"})
+    assert PromMetrics(live.url, renamed).names_present(datetime.now(UTC))["xid"] is False  # type: ignore[index]
+    down = PromMetrics("http://127.0.0.1:1", live.policy).names_present(datetime.now(UTC))
+    assert isinstance(down, Unknown)
+    assert down.reason is UnknownReason.UNREACHABLE

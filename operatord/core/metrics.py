@@ -530,3 +530,15 @@ def metrics_gate(
     if gaps:
         return MetricsGate(False, False, Reason.METRICS_UNKNOWN, gaps)
     return MetricsGate(True, True)
+
+
+# Above ~90 % framebuffer use, long-context requests start failing with CUDA OOM.
+VRAM_PRESSURE_FRACTION = 0.9
+
+
+def vram_pressure(node: NodeMetrics, threshold: float = VRAM_PRESSURE_FRACTION) -> bool | None:
+    """True when the node's fullest GPU is above `threshold` of its framebuffer; None when unknown."""
+    reading = node.vram_used_fraction
+    if isinstance(reading, Unknown):
+        return None
+    return reading.value > threshold

@@ -24,6 +24,7 @@ from operatord.core.metrics import (
     metrics_gate,
     node_of,
     total_demand_tokens_per_s,
+    vram_pressure,
 )
 from operatord.policies.model import DemandWeights
 from operatord.vocab import Reason
@@ -240,3 +241,16 @@ def test_gate_never_allows_scale_in_on_unknown_load(
     gate = metrics_gate(model_with(prompt, gen, waiting), "m", WEIGHTS, NOW, timedelta(minutes=1))
     assert gate.scale_in == (None not in (prompt, gen, waiting))
     assert gate.scale_in == gate.metric_driven
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(0.95, True, id="fullest-gpu-above-90-percent"),
+        pytest.param(0.9, False, id="at-threshold-is-not-pressure"),
+        pytest.param(math.nan, None, id="nan-is-unknown-not-calm"),
+    ],
+)
+def test_vram_pressure(value: float, expected: bool | None) -> None:
+    snap = build(SignalResult(NodeSignal.VRAM_USED_FRACTION, (row(value, Hostname="n"),)))
+    assert vram_pressure(snap.nodes["n"]) is expected

@@ -79,11 +79,11 @@ class Drain(Action):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Uncordon(Action):
-    """Make the node schedulable again. `resource_version`: the node as the decision saw it, so a
-    human's change in between wins (the write conflicts instead of overwriting)."""
+    """Make the node schedulable again, only while operatord still owns its cordon: the executor
+    re-checks the owner and writes conditioned on the version it read, so a human's cordon or
+    ownership change in between wins."""
 
     actor: str
-    resource_version: str | None = None
     to_state: HealthState = HealthState.HEALTHY
 
     kind: ClassVar[str] = "uncordon"

@@ -322,7 +322,6 @@ def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
                         reason=Reason.NODE_RECOVERED.value,
                         node=it.view.name,
                         actor=OPERATORD_OWNER,
-                        resource_version=it.view.node.resource_version or None,
                     )
                 )
     return Plan(tuple(records) + tuple(actions), tuple(holds))

@@ -303,17 +303,29 @@ def _drain(action: Drain, ctx: ApplyContext) -> Outcome:
 @executor(Uncordon)
 def _uncordon(action: Uncordon, ctx: ApplyContext) -> Outcome:
     assert action.node is not None
-    try:
-        _, changed = ctx.cluster.uncordon(action.node, resource_version=action.resource_version)
-    except Conflict:
-        # The node changed since the decision: a human's edit wins; the next tick decides again.
+    node = ctx.cluster.get_node(action.node)
+    owner = node.cordon_owner
+    if owner is not None and owner.by != action.actor:
+        # Someone else holds the cordon now (a human re-cordoned or took over): theirs wins.
         return Outcome(
             action.key,
             action.kind,
             action.node,
             "refused",
             action.reason,
-            {"why": "node changed since the decision"},
+            {"why": f"cordon held by {owner.by}"},
+        )
+    try:
+        _, changed = ctx.cluster.uncordon(action.node, resource_version=node.resource_version)
+    except Conflict:
+        # The node changed between our read and our write; the next tick decides again.
+        return Outcome(
+            action.key,
+            action.kind,
+            action.node,
+            "refused",
+            action.reason,
+            {"why": "node changed while uncordoning"},
         )
     cond = ctx.cluster.get_node(action.node).condition(CONDITION_AWAITING_REPAIR)
     if cond is not None and cond.status == "True":

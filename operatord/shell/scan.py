@@ -67,7 +67,7 @@ class Scanner:
     ) -> StreamResult:
         """Scan one stream to its end. Raises ScanInputError when reading or decompressing fails."""
         result = StreamResult(source)
-        clf = Classifier(self.catalog, source=source, node=node, node_from_host=node_from_host, year=year)
+        stream_scan = self.stream(source=source, node=node, node_from_host=node_from_host, year=year)
         folder = Folder(self.silence)
 
         def emit(found: list[Finding]) -> None:
@@ -77,24 +77,31 @@ class Scanner:
                     if on_finding is not None:
                         on_finding(closed)
 
-        next_line = 1
-        follow_over = 0  # lines to deliver from the start of the next piece (multi-line continuation)
         for buf, limit in _buffers(stream, source, chunk_bytes):
             result.bytes += limit
-            lines, follow_over, newlines = self.candidate_lines(buf, limit, next_line, follow_over)
-            result.candidates += len(lines)
-            for line in lines:
-                emit(clf.feed(line))
-            next_line += newlines
-        emit(clf.flush())
+            emit(stream_scan.feed(buf, limit))
+        emit(stream_scan.flush())
         for closed in folder.close():
             result.findings.append(closed)
             if on_finding is not None:
                 on_finding(closed)
         result.findings.sort(key=lambda f: (f.line, f.rule))
-        result.lines = next_line - 1
-        result.versions = dict(clf.versions)
+        result.lines = stream_scan.next_line - 1
+        result.candidates = stream_scan.candidates
+        result.versions = dict(stream_scan.versions)
         return result
+
+    def stream(
+        self,
+        *,
+        source: str,
+        node: str | None = None,
+        node_from_host: bool = True,
+        year: int | None = None,
+        first_line: int = 1,
+    ) -> StreamScan:
+        """An incremental scan of one growing stream (the agent's log sources)."""
+        return StreamScan(self, source=source, node=node, node_from_host=node_from_host, year=year, first_line=first_line)
 
     def candidate_lines(
         self, piece: bytes | bytearray, limit: int, first_line: int, follow_over: int
@@ -147,6 +154,48 @@ class Scanner:
         )
         begin = max(0, first - 1024)
         return raw[begin : begin + MAX_MESSAGE_CHARS]
+
+
+class StreamScan:
+    """One stream scanned piece by piece: line numbers, multi-line blocks and versions carry over.
+
+    `feed(buf, limit)` takes whole lines (`buf[:limit]` ends on a newline, except at EOF);
+    `flush()` decides a multi-line block still open (end of input, or the source went idle).
+    """
+
+    def __init__(
+        self,
+        scanner: Scanner,
+        *,
+        source: str,
+        node: str | None,
+        node_from_host: bool,
+        year: int | None,
+        first_line: int = 1,
+    ) -> None:
+        self._scanner = scanner
+        self._clf = Classifier(scanner.catalog, source=source, node=node, node_from_host=node_from_host, year=year)
+        self.next_line = first_line
+        self.candidates = 0
+        self._follow_over = 0
+
+    def feed(self, buf: bytes | bytearray, limit: int | None = None) -> list[Finding]:
+        end = len(buf) if limit is None else limit
+        lines, self._follow_over, newlines = self._scanner.candidate_lines(buf, end, self.next_line, self._follow_over)
+        self.candidates += len(lines)
+        out: list[Finding] = []
+        for line in lines:
+            out.extend(self._clf.feed(line))
+        self.next_line += newlines
+        return out
+
+    def flush(self) -> list[Finding]:
+        self._follow_over = 0
+        return self._clf.flush()
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return dict(self._clf.versions)
 
 
 def _buffers(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tuple[bytearray, int]]:

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from operatord import __version__
-from operatord.cli import burst, cost, faults, metrics, nodes, policy
+from operatord.cli import agent, burst, cost, faults, metrics, nodes, policy
 from operatord.cli.common import EXIT_CODES_HELP, CliContext, CliError, ExitCode
 from operatord.shell.telemetry import configure_logging
 
@@ -49,6 +49,7 @@ app.add_typer(faults.app, name="faults")
 app.add_typer(burst.app, name="burst")
 app.command("metrics", epilog=metrics.EPILOG)(metrics.metrics)
 app.command("cost", epilog=cost.EPILOG)(cost.cost)
+app.command("agent", epilog=agent.EPILOG)(agent.agent)
 nodes.register(app)  # status, plan, explain, drain, uncordon, pause, resume, breaker
 
 

@@ -1,0 +1,184 @@
+"""The scaling inputs built from the shared types (metrics, nodes, state), and the scaling/burst
+actions executed through the daemon's apply path (shell.apply + shell.burst_apply)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from operatord.core.burst.actions import LaunchBurst, ReleaseBurst, SetReplicas
+from operatord.core.burst.lifecycle import BurstState
+from operatord.core.metrics import Known, MetricsSnapshot, ModelMetrics, Unknown, UnknownReason
+from operatord.core.model import Node, NodeCondition, Taint, WorkloadKey
+from operatord.core.plan import Plan
+from operatord.core.scaling import DemandSample
+from operatord.core.scaling_inputs import capacity_requests, demand_history, local_pools, model_signals
+from operatord.core.state import CapacityRequest, OperatordState
+from operatord.shell import burst_apply  # noqa: F401  (registers the executors)
+from operatord.shell.apply import ApplyContext, apply_plan
+from operatord.shell.intents import IntentStore
+from operatord.testing.fake_capacity import FakeCapacity
+from operatord.testing.fakes import FakeClusterApi
+from operatord.vocab import LABEL_POOL, Mode
+from tests.burst.conftest import NOW, Clock, a_policy
+
+READY = (NodeCondition("Ready", "True"),)
+
+
+def metrics(prompt: float | None, generation: float | None, waiting: float | None = 3.0) -> MetricsSnapshot:
+    def r(v: float | None) -> Known | Unknown:
+        return Known(v, NOW) if v is not None else Unknown(UnknownReason.STALE)
+
+    m = ModelMetrics(
+        "llama-70b",
+        r(waiting),
+        r(4.0),
+        r(0.5),
+        None,
+        r(prompt),
+        r(generation),
+        r(2.0),
+        r(1.0),
+        r(1.0),
+        r(9.0),
+    )
+    return MetricsSnapshot(NOW, models={"llama-70b": m})
+
+
+def test_model_signals_weight_tokens_and_keep_unknown_unknown() -> None:
+    policy = a_policy()
+    served = policy.serving.models[0]
+    sig = model_signals(metrics(1000.0, 500.0), served, policy, replicas=3)
+    assert sig.tokens_per_s == 0.2 * 1000 + 500
+    assert (sig.queue_depth, sig.kv_cache_usage, sig.replicas) == (3.0, 0.5, 3)
+    unknown = model_signals(metrics(None, 500.0), served, policy, replicas=3)
+    assert unknown.tokens_per_s is None  # a partial sum would understate demand
+    down = model_signals(
+        MetricsSnapshot(NOW, outage=Unknown(UnknownReason.UNREACHABLE)), served, policy, replicas=3
+    )
+    assert (down.tokens_per_s, down.queue_depth) == (None, None)
+
+
+def test_local_pools_count_only_healthy_schedulable_local_gpus() -> None:
+    pool = {LABEL_POOL: "local-a100"}
+    nodes = [
+        Node("a", labels=pool, conditions=READY, gpus=8),
+        Node("b", labels=pool, conditions=READY, gpus=8, unschedulable=True),
+        Node("c", labels=pool, conditions=(NodeCondition("Ready", "False"),), gpus=8),
+        Node("d", labels=pool, conditions=(*READY, NodeCondition("GPUHealthy", "False")), gpus=8),
+        Node(
+            "e",
+            labels=pool,
+            conditions=READY,
+            gpus=8,
+            taints=(Taint("operatord.io/burst", "NoSchedule", "true"),),
+        ),
+        Node("f", labels={LABEL_POOL: "burst"}, conditions=READY, gpus=8),
+        Node("g", labels=pool, conditions=READY, gpus=7),
+    ]
+    (local,) = local_pools(nodes, a_policy())
+    assert [(n.name, n.gpus) for n in local.nodes] == [("a", 8), ("g", 7)]
+
+
+def test_capacity_requests_and_history() -> None:
+    state = OperatordState(capacity_requests=(CapacityRequest("gpu-1", 8, "gpu_fallen_off_bus", NOW),))
+    assert [(r.node, r.gpus) for r in capacity_requests(state)] == [("gpu-1", 8)]
+    policy = a_policy()
+    sig = model_signals(metrics(1000.0, 500.0), policy.serving.models[0], policy, replicas=1)
+    old = DemandSample(NOW - timedelta(minutes=31), 1.0)
+    recent = DemandSample(NOW - timedelta(minutes=1), 2.0)
+    assert demand_history([old, recent], NOW, sig) == (recent, DemandSample(NOW, 700.0))
+
+
+def ctx(cluster: FakeClusterApi, capacity: FakeCapacity | None, mode: Mode = Mode.FULL) -> ApplyContext:
+    return ApplyContext(
+        cluster=cluster,
+        namespace="operatord",
+        policy=a_policy(),
+        mode=mode,
+        clock=Clock(NOW),
+        capacity=capacity,
+    )
+
+
+def test_apply_sets_replicas_and_launches_burst_in_full_mode() -> None:
+    cluster = FakeClusterApi()
+    wl = WorkloadKey("Deployment", "llm", "vllm-70b")
+    cluster.add_workload(wl, 2)
+    fake = FakeCapacity(cluster="test", clock=Clock(NOW))
+    plan = Plan(
+        (
+            SetReplicas(
+                key="sr-1",
+                reason="demand_over_supply",
+                model="llama-70b",
+                workload_kind="Deployment",
+                namespace="llm",
+                name="vllm-70b",
+                replicas=3,
+                previous=2,
+            ),
+            LaunchBurst(
+                key="lb-1",
+                reason="demand_over_supply",
+                model="llama-70b",
+                replicas=1,
+                instance_type="p4d.24xlarge",
+                instances=1,
+                usd_per_hour=21.96,
+            ),
+        )
+    )
+    out = apply_plan(plan, ctx(cluster, fake))
+    assert [o.status for o in out] == ["applied", "applied"]
+    assert cluster.get_scale(wl).replicas == 3
+    (intent,), _ = IntentStore(cluster, "operatord", "test").list()
+    assert intent.state is BurstState.RUNNING
+    assert [i.instance_id for i in fake.live()] == out[1].detail["instances"]
+
+
+def test_apply_below_full_mode_only_logs_and_without_a_provider_refuses() -> None:
+    cluster = FakeClusterApi()
+    launch = LaunchBurst(
+        key="lb-1",
+        reason="demand_over_supply",
+        model="llama-70b",
+        replicas=1,
+        instance_type="p4d.24xlarge",
+        instances=1,
+        usd_per_hour=21.96,
+    )
+    fake = FakeCapacity(cluster="test")
+    assert [o.status for o in apply_plan(Plan((launch,)), ctx(cluster, fake, Mode.CORDON_ONLY))] == ["would"]
+    assert fake.calls == []
+    assert [o.status for o in apply_plan(Plan((launch,)), ctx(cluster, None))] == ["refused"]
+
+
+def test_apply_release_moves_a_booting_instance_straight_to_terminating() -> None:
+    cluster = FakeClusterApi()
+    fake = FakeCapacity(cluster="test", clock=Clock(NOW))
+    launch = LaunchBurst(
+        key="lb-1",
+        reason="demand_over_supply",
+        model="llama-70b",
+        replicas=1,
+        instance_type="p4d.24xlarge",
+        instances=1,
+        usd_per_hour=21.96,
+    )
+    apply_plan(Plan((launch,)), ctx(cluster, fake))
+    (intent,), _ = IntentStore(cluster, "operatord", "test").list()
+    ids = tuple(r.instance_id for r in intent.instances)
+    release = ReleaseBurst(
+        key="rb-1",
+        reason="supply_over_demand",
+        intent_id=intent.id,
+        instance_ids=ids,
+        model="llama-70b",
+        replicas=1,
+        usd_per_hour=21.96,
+    )
+    (outcome,) = apply_plan(Plan((release,)), ctx(cluster, fake))
+    assert outcome.status == "applied"
+    (intent,), _ = IntentStore(cluster, "operatord", "test").list()
+    assert [r.state for r in intent.instances] == [BurstState.TERMINATING]
+    assert fake.live() == []

@@ -116,13 +116,16 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        from moto.moto_server.threaded_moto_server import MotoRequestHandler  # noqa: PLC0415
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: PLC0415
+        from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
         from werkzeug.serving import make_server  # noqa: PLC0415
 
         self._layer = _FaultLayer(DomainDispatcherApplication(create_backend_app))
 
-        class Quiet(MotoRequestHandler):  # type: ignore[misc,valid-type]
+        class Quiet(MotoRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:  # every request is not news
                 return
 

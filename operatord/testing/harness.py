@@ -8,6 +8,7 @@ starts any extra components passed in. `env()` is what a subprocess needs: `KUBE
 
     from operatord.testing.harness import Harness
     from operatord.testing import kubeobjects as k
+    from operatord.testing.moto_server import MotoServer   # EC2 with fault hooks (moto_server.py)
 
     with Harness() as h:                       # or Harness(PrometheusServer(...), MotoServer())
         h.kube.create(k.node("gpu-1"))         # seed objects directly (no HTTP)

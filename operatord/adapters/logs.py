@@ -243,6 +243,20 @@ def parse_kmsg_record(record: bytes) -> tuple[int, int, str] | None:
     return seq, usec, message.decode("utf-8", "replace")
 
 
+def split_kmsg(buf: bytes) -> list[bytes]:
+    """Records of a read: /dev/kmsg gives one per read(), a pipe or file may give several.
+
+    A record is a header line plus the ` KEY=value` continuation lines after it.
+    """
+    out: list[bytes] = []
+    for line in buf.split(b"\n"):
+        if line.startswith(b" ") and out:
+            out[-1] += b"\n" + line
+        elif line:
+            out.append(line)
+    return out
+
+
 class Kmsg:
     """The kernel ring buffer through /dev/kmsg; positions are record sequence numbers."""
 
@@ -290,17 +304,18 @@ class Kmsg:
                 raise LogSourceError(f"{self._path}: read failed ({err.strerror or err})") from None
             if not record:
                 break
-            parsed = parse_kmsg_record(record)
-            if parsed is None:
-                continue
-            seq, usec, message = parsed
-            if seq <= self._seq:
-                continue
-            self._seq = seq
-            when = boot + timedelta(microseconds=usec)
-            if self._not_before is not None and when < self._not_before:
-                continue
-            lines.append(f"{when.isoformat()} {self._host} kernel: {message}\n".encode())
+            for one in split_kmsg(record):
+                parsed = parse_kmsg_record(one)
+                if parsed is None:
+                    continue
+                seq, usec, message = parsed
+                if seq <= self._seq:
+                    continue
+                self._seq = seq
+                when = boot + timedelta(microseconds=usec)
+                if self._not_before is not None and when < self._not_before:
+                    continue
+                lines.append(f"{when.isoformat()} {self._host} kernel: {message}\n".encode())
         if not lines:
             self._idle = [self.name]
             return []

@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,11 +97,25 @@ class KubeClusterApi:
 
     def __init__(self, api_client: client.ApiClient, *, request_timeout_s: float = 30.0) -> None:
         self._client = api_client
-        self._core = client.CoreV1Api(api_client)
-        self._apps = client.AppsV1Api(api_client)
-        self._coord = client.CoordinationV1Api(api_client)
-        self._custom = client.CustomObjectsApi(api_client)
         self._timeout = request_timeout_s
+
+    # The client imports each API group's module on first use (CoreV1Api alone takes ~0.5 s), so
+    # build them on demand: a CLI command pays only for the groups it touches.
+    @cached_property
+    def _core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self._client)
+
+    @cached_property
+    def _apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self._client)
+
+    @cached_property
+    def _coord(self) -> client.CoordinationV1Api:
+        return client.CoordinationV1Api(self._client)
+
+    @cached_property
+    def _custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self._client)
 
     @classmethod
     def connect(cls, kubeconfig: Path | None = None, context: str | None = None) -> KubeClusterApi:

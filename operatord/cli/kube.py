@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
-from operatord.adapters.k8s import ConfigError, KubeClusterApi
 from operatord.cli.common import CliError, ExitCode, context
 from operatord.policies.load import LoadedPolicy, PolicyError, load_policy, load_policy_text
 from operatord.ports.cluster import ClusterError, NotFound, Unreachable
 from operatord.settings import DEFAULT_POLICY
 from operatord.vocab import POLICY_CONFIGMAP
+
+if TYPE_CHECKING:
+    from operatord.adapters.k8s import KubeClusterApi
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Wiring:
 
 
 def connect(ctx: typer.Context) -> Wiring:
+    from operatord.adapters.k8s import ConfigError, KubeClusterApi  # noqa: PLC0415  (only k8s commands pay for it)
+
     settings = context(ctx).settings
     try:
         cluster = KubeClusterApi.connect(settings.kubeconfig, settings.kube_context)

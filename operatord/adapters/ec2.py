@@ -53,6 +53,17 @@ _AUTH_CODES = frozenset(
 )
 
 
+def quotas_client(region: str, *, profile: str | None = None) -> Any:
+    """Service Quotas client (the regional P-family vCPU quota); optional for Ec2Capacity."""
+    session = boto3.Session(profile_name=profile, region_name=region)
+    return session.client(
+        "service-quotas",
+        config=botocore.config.Config(
+            retries={"total_max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10
+        ),
+    )
+
+
 def clients(region: str, *, profile: str | None = None) -> tuple[Any, Any]:
     """(general EC2 client with standard retries, RunInstances client with botocore retries off).
 

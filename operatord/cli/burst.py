@@ -91,17 +91,22 @@ class _Setup:
 
 
 def _ec2(policy: Policy, region: str, profile: str | None) -> Any:
-    from operatord.adapters.ec2 import Ec2Capacity, clients  # noqa: PLC0415
+    from operatord.adapters.ec2 import Ec2Capacity, clients, quotas_client  # noqa: PLC0415
 
     assert policy.burst is not None
     try:
         general, launcher = clients(region, profile=profile)
+        quotas = None if policy.burst.vcpu_quota is not None else quotas_client(region, profile=profile)
     except botocore.exceptions.ProfileNotFound as err:
         raise CliError(f"AWS: {err}", ExitCode.USAGE) from None
     except botocore.exceptions.BotoCoreError as err:
         raise CliError(f"AWS: cannot build a client: {err}", ExitCode.UNREACHABLE) from None
     return Ec2Capacity(
-        general, cluster=policy.cluster, launch_template=policy.burst.launch_template, run_client=launcher
+        general,
+        cluster=policy.cluster,
+        launch_template=policy.burst.launch_template,
+        run_client=launcher,
+        quotas=quotas,
     )
 
 

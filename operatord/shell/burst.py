@@ -384,6 +384,8 @@ class BurstRunner:
             intent = owner.get(iid)
             rec = intent.instance(iid) if intent is not None else None
             if self._dry_run:
+                # EC2 DryRun: proves the IAM policy lets operatord terminate it, changes nothing.
+                self._capacity.terminate([iid], dry_run=True)
                 out.append(Outcome("would_terminate", reason.value, intent.id if intent else None, (iid,)))
                 continue
             if (

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from operatord.core.faults.correlate import (
     apply_recovery_actions,
+    blame_with_link_evidence,
     correlate,
     escalate_repeats,
     fleet_events,
@@ -187,6 +188,25 @@ def test_nccl_network_errors_blame_no_node_but_name_a_suspect_peer() -> None:
     ]  # type: ignore[arg-type]
     assert [(p.peer, p.reported_by) for p in suspect_peers(items)] == [("10.0.0.5", ("a", "b"))]
     assert correlate(items, POLICY).node_faults == ()
+
+
+def test_nccl_network_error_blames_the_node_only_with_its_own_link_evidence() -> None:
+    net = {
+        "rule": "nccl-ib-completion-error",
+        "cls": FaultClass.NCCL_NETWORK_ERROR,
+        "xid": None,
+        "gpu": None,
+        "node_fault": False,
+    }
+    link = {"rule": "mlx5-link-down", "cls": FaultClass.IB_LINK_DOWN, "xid": None, "gpu": None}
+    items = [
+        a_finding(minutes(1), node="a", peer="10.0.0.9", **net),  # type: ignore[arg-type]
+        a_finding(minutes(0), node="a", **link),  # type: ignore[arg-type]
+        a_finding(minutes(1), node="b", peer="10.0.0.9", **net),  # type: ignore[arg-type]  # no link evidence on b
+        a_finding(minutes(60), node="a", peer="10.0.0.9", line=7, **net),  # type: ignore[arg-type]  # an hour later
+    ]
+    out = blame_with_link_evidence(items, minutes(5))
+    assert [f.node_fault for f in out] == [True, True, False, False]
 
 
 @pytest.mark.parametrize("n", [0, 1, 5])

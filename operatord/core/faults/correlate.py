@@ -11,8 +11,10 @@ Four questions, each a total function of the findings and the policy:
   event (a job crash, a fabric fault, a driver rollout), not many bad nodes: member findings
   stop counting as node faults and the event is reported instead (`fleet_events`). Xid 45 on 77
   healthy nodes (NVSentinel#1710) is the case this prevents.
-* NCCL network errors blame no node by themselves; a peer that several nodes name is reported
-  as a suspect for a person or for link evidence to confirm (`suspect_peers`).
+* NCCL network errors blame no node by themselves (this node is usually the victim). With link
+  evidence on the same machine (an `ib_link_down` finding within `fleet_event_window`) they
+  become that node's fault (`blame_with_link_evidence`); a peer that several nodes name is
+  reported as a suspect for a person or for link evidence to confirm (`suspect_peers`).
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def identity(f: Finding) -> str:
 def correlate(findings: Sequence[Finding], policy: FaultsPolicy) -> Correlated:
     """All four correlations, in a fixed order; output findings keep the input order."""
     out = apply_recovery_actions(findings, policy.burst_silence)
+    out = blame_with_link_evidence(out, policy.fleet_event_window)
     out, escalations = escalate_repeats(out, policy.repeat_window)
     out, events = fleet_events(out, policy.fleet_event_nodes, policy.fleet_event_window)
     return Correlated(tuple(out), tuple(events), tuple(escalations), tuple(suspect_peers(out)))
@@ -152,6 +155,22 @@ def apply_recovery_actions(findings: Sequence[Finding], within: timedelta) -> li
         if gap is not None and gap > within:
             continue
         out[j] = replace(before, node_fault=f.node_fault, severity=f.severity, action=f.action)
+    return out
+
+
+def blame_with_link_evidence(findings: Sequence[Finding], window: timedelta) -> list[Finding]:
+    """NCCL network errors on a machine whose own IB link failed within `window` are that node's fault."""
+    links: dict[str, list[datetime]] = defaultdict(list)
+    for f in findings:
+        if f.class_ is FaultClass.IB_LINK_DOWN and f.node_fault and f.first_seen is not None:
+            links[identity(f)].append(f.first_seen)
+    out = list(findings)
+    for i, f in enumerate(out):
+        if f.class_ is not FaultClass.NCCL_NETWORK_ERROR or f.node_fault or f.first_seen is None:
+            continue
+        start, end = _first(f), _last(f)
+        if any(start - window <= t <= end + window for t in links.get(identity(f), ())):
+            out[i] = replace(f, node_fault=True, severity=Severity.DEGRADED, action=FaultAction.CORDON)
     return out
 
 

@@ -126,7 +126,10 @@ class Breaker(Strict):
     """Quarantine circuit breaker: too many cordons in a window means a shared cause; stop."""
 
     fraction: Fraction = Field(
-        0.5, gt=0, description="Trip when this share of nodes is quarantined in the window."
+        0.5,
+        gt=0,
+        description="Trip when operatord's cordons in the window would exceed this share of the nodes "
+        "(and one node); open stops automatic cordons, drains and uncordons until `operatord breaker reset`.",
     )
     window: Duration = Field(timedelta(minutes=5), description="Sliding window for the breaker.")
 
@@ -159,14 +162,19 @@ class RemediationPolicy(Strict):
         CountOrPercent(1, percent=False), description='Nodes draining at once per pool: N or "N%".'
     )
     min_healthy_gpu_fraction: Fraction = Field(
-        0.75, description="Never drain below this share of a pool's GPUs healthy and schedulable."
+        0.75,
+        description="Never start a drain that leaves less than this share of a pool's GPUs serving "
+        "(Ready, not drained, no fatal fault; a cordoned node still serves until drained).",
     )
     max_unhealthy_fraction: Fraction = Field(
-        0.2, description="More unhealthy than this share of a pool stops automatic remediation (fleet sick)."
+        0.2,
+        description="More unhealthy nodes than this share of a pool (and always more than one) stops "
+        "automatic cordons and drains there (fleet sick; Karpenter's repair stop is 20 %).",
     )
     breaker: Breaker = Breaker()
     drain_spacing: Duration = Field(
-        timedelta(minutes=10), description="Minimum time between two drain starts."
+        timedelta(minutes=10),
+        description="Minimum time between two automatic drain starts (a fatal fault does not wait).",
     )
     drain: DrainOptions = DrainOptions()
     toleration: dict[FaultClass, Duration] = Field(

@@ -211,7 +211,26 @@ def _pools_json(s: _Session) -> list[dict[str, Any]]:
 
 def status(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
     """Nodes by pool with health state, cordon owner, GPUs and active faults; pause, breaker and budgets."""
-    s = _Session(ctx)
+    try:
+        s = _Session(ctx)
+    except CliError as err:
+        if err.code != ExitCode.UNREACHABLE:
+            raise
+        # Print what we could (nothing about nodes) with the reason under `unknown`, then exit 3.
+        if output == OutputFormat.JSON:
+            print_json(
+                {
+                    "policy": None,
+                    "mode": None,
+                    "observed_at": _now().isoformat(),
+                    "nodes": [],
+                    "pools": [],
+                    "guards": None,
+                    "unmanaged_nodes": [],
+                    "unknown": [{"source": "kubernetes", "error": str(err)}],
+                }
+            )
+        raise
     views = s.views
     rp = s.loaded.policy.remediation
     recent = guards.recent_cordons(
@@ -309,10 +328,11 @@ def explain(
     """Why operatord did (or did not) act on NODE: its history, active faults and the current decision."""
     s = _Session(ctx)
     view = s.node(node)
-    decision = s.plan().for_node(node)
+    full = s.plan()
+    decision = full.for_node(node)
     fleet = [
         h
-        for h in s.plan().holds
+        for h in full.holds
         if h.reason == Reason.FLEET_EVENT.value and node in str(h.detail.get("nodes", ""))
     ]
     decision = Plan(decision.actions, decision.holds + tuple(fleet))

@@ -214,7 +214,12 @@ def test_unreachable_api_exits_3_without_traceback(policy_file: Path, tmp_path: 
         port = s.getsockname()[1]
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}")
     with Harness() as harness:
-        result = harness.cli("--policy", str(policy_file), "status", env={"KUBECONFIG": str(kubeconfig)})
+        result = harness.cli(
+            "--policy", str(policy_file), "status", "-o", "json", env={"KUBECONFIG": str(kubeconfig)}
+        )
     assert result.returncode == 3
     assert "unreachable" in result.stderr
     assert "Traceback" not in result.stderr
+    body = out_json(result)
+    assert body["nodes"] == []
+    assert body["unknown"][0]["source"] == "kubernetes"

@@ -12,7 +12,8 @@ import pytest
 
 from operatord.testing.harness import Harness
 from operatord.testing.prometheus_server import History, PrometheusServer
-from tests.metrics.conftest import REPO, write_policy
+
+from .conftest import REPO, write_policy
 
 STEP_S = 300  # the backfill's sample spacing: 5 minutes keeps 7 days at ~2 000 points a series
 DAYS = 7

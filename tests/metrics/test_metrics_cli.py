@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.metrics.conftest import REPO, Live
+from .conftest import REPO, Live
 
 NODE_KEYS = {
     "gpu_active",

@@ -10,7 +10,8 @@ from operatord.adapters.prometheus import PromMetrics
 from operatord.core.metrics import Known, Unknown, UnknownReason
 from operatord.ports.metrics import MetricsSource
 from operatord.testing.fake_metrics import FakeMetrics
-from tests.metrics.conftest import POLICY_MODELS, Live, metrics_policy
+
+from .conftest import POLICY_MODELS, Live, metrics_policy
 
 # Each backend: (a source seeded like conftest.seed for the fields used here, a source that is down).
 Backend = tuple[MetricsSource, MetricsSource]

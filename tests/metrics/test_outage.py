@@ -17,8 +17,9 @@ from operatord.core.metrics import Unknown, UnknownReason, metrics_gate
 from operatord.policies.model import DemandWeights
 from operatord.testing.prometheus_server import PrometheusServer
 from operatord.vocab import Reason
-from tests.metrics.conftest import POLICY_MODELS, metrics_policy
-from tests.metrics.test_metrics_cli import run
+
+from .conftest import POLICY_MODELS, metrics_policy
+from .test_metrics_cli import run
 
 WEIGHTS = DemandWeights()
 

@@ -20,7 +20,8 @@ from operatord.core.metrics import (
 )
 from operatord.policies.model import DemandWeights
 from operatord.vocab import Reason
-from tests.metrics.conftest import POLICY_MODELS, Live, metrics_policy
+
+from .conftest import POLICY_MODELS, Live, metrics_policy
 
 WEIGHTS = DemandWeights(prompt=0.2, generation=1.0)
 

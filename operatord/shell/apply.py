@@ -16,13 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
 
 from operatord.core.health import HealthState, NodeEvent, transition
-from operatord.core.history import HistoryEntry
+from operatord.core.history import HistoryEntry, decode_history
 from operatord.core.model import CordonOwner, Event, NodeCondition
 from operatord.core.plan import (
     Action,
@@ -42,7 +42,7 @@ from operatord.ports.capacity import CapacityProvider
 from operatord.ports.cluster import ClusterApi, ClusterError, Conflict
 from operatord.shell.drain import DrainStatus, drain_node
 from operatord.shell.state import StateStore, append_history
-from operatord.vocab import Mode
+from operatord.vocab import ANNOTATION_HISTORY, Mode
 
 CONDITION_AWAITING_REPAIR = "OperatordAwaitingRepair"
 log = structlog.get_logger("operatord.apply")
@@ -59,6 +59,10 @@ class ApplyContext:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     capacity: CapacityProvider | None = None  # burst actions (operatord.shell.burst_apply); None: refused
+    # The daemon bounds one drain's share of a tick: a drain still blocked (PDBs) after this long is
+    # left `draining` and resumed next tick, until remediation.drain.timeout from its start. None:
+    # drain to completion or the timeout in one go (the `operatord drain` command).
+    drain_slice: timedelta | None = None
 
     @property
     def store(self) -> StateStore:
@@ -244,12 +248,29 @@ def _cordon(action: Cordon, ctx: ApplyContext) -> Outcome:
 def _drain(action: Drain, ctx: ApplyContext) -> Outcome:
     assert action.node is not None
     node = action.node
-    _history(ctx, node, NodeEvent.DRAIN_STARTED.value, action.reason, action.actor, action.to_state)
-    _event(ctx, node, action.reason, f"drain started by {action.actor}", action="Drain")
+    now = ctx.clock()
+    started = now
+    if action.detail.get("resume"):
+        history = decode_history(ctx.cluster.get_node(node).annotations.get(ANNOTATION_HISTORY))
+        last = history.last(NodeEvent.DRAIN_STARTED.value)
+        started = last.at if last is not None else now
+    else:
+        _history(ctx, node, NodeEvent.DRAIN_STARTED.value, action.reason, action.actor, action.to_state)
+        _event(ctx, node, action.reason, f"drain started by {action.actor}", action="Drain")
+    options = ctx.policy.remediation.drain
+    left = max(started + options.timeout - now, timedelta(0))
+    budget = left if ctx.drain_slice is None else min(left, ctx.drain_slice)
     report = drain_node(
-        ctx.cluster, node, ctx.policy.remediation.drain, sleep=ctx.sleep, monotonic=ctx.monotonic
+        ctx.cluster,
+        node,
+        options.model_copy(update={"timeout": budget}),
+        sleep=ctx.sleep,
+        monotonic=ctx.monotonic,
     )
     detail = report.to_json()
+    if report.status == DrainStatus.TIMED_OUT and budget < left:
+        # Only this tick's slice is used up: stay `draining`; the next tick resumes.
+        return Outcome(action.key, action.kind, node, "in_progress", action.reason, detail)
     if report.status == DrainStatus.COMPLETED:
         _history(
             ctx,

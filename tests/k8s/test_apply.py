@@ -19,7 +19,7 @@ from operatord.shell.apply import CONDITION_AWAITING_REPAIR, ApplyContext, apply
 from operatord.shell.observe_nodes import observe_nodes
 from operatord.shell.state import StateStore
 from operatord.testing.builders import a_finding
-from operatord.testing.fakes import FakeClusterApi
+from operatord.testing.fakes import FakeClusterApi, FakePdb
 from operatord.vocab import ANNOTATION_FINDINGS, ANNOTATION_HISTORY, LABEL_POOL, FaultClass, Mode
 
 from .conftest import a_policy
@@ -227,3 +227,55 @@ def test_breaker_trip_persists_and_silences_later_ticks() -> None:
         observe_nodes(fake, NS, T0 + timedelta(minutes=3)), policy, T0 + timedelta(minutes=3)
     )
     assert after.is_empty  # the backlog (findings before the reset) is skipped
+
+
+class Clock:
+    """Virtual time shared by the daemon's clock and the drain's sleep."""
+
+    def __init__(self) -> None:
+        self.now = T0
+        self.t = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        self.now += timedelta(seconds=seconds)
+
+
+def test_daemon_drain_slices_resume_across_ticks_until_the_timeout() -> None:
+    fake = cluster_with()
+    fake.add_pdb(FakePdb("llm", "vllm", {"app": "vllm"}, min_available=10))
+    for i in range(10):  # label the serving pods so the PDB selects them
+        pod = fake.list_pods(namespace="llm", node_name=f"gpu-{i}").items[0]
+        fake.remove_pod("llm", pod.name)
+        fake.add_pod(replace(pod, labels=frozen_map({"app": "vllm"})))
+    set_findings(fake, "gpu-3", [a_finding(first=T0, last=T0 + timedelta(hours=1))])
+    clock = Clock()
+
+    def daemon_tick() -> list:
+        snap = observe_nodes(fake, NS, clock.now)
+        plan = plan_remediation(snap, POLICY, clock.now)
+        ctx = ApplyContext(
+            fake,
+            NS,
+            POLICY,
+            Mode.FULL,
+            clock=lambda: clock.now,
+            sleep=clock.sleep,
+            monotonic=lambda: clock.t,
+            drain_slice=timedelta(seconds=30),
+        )
+        return apply_plan(plan, ctx)
+
+    daemon_tick()  # cordon
+    out = daemon_tick()
+    assert [(o.kind, o.status) for o in out] == [("drain", "in_progress")]
+    assert history_states(fake, "gpu-3")[-1] == "drain_started>draining"
+    out = daemon_tick()  # resumed: no second drain_started entry
+    assert [(o.kind, o.status) for o in out] == [("drain", "in_progress")]
+    assert [s for s in history_states(fake, "gpu-3") if s.startswith("drain_started")] == [
+        "drain_started>draining"
+    ]
+    clock.now += timedelta(minutes=15)  # past remediation.drain.timeout from the start
+    out = daemon_tick()
+    assert [(o.kind, o.status, o.reason) for o in out] == [("drain", "failed", "drain_timeout")]
+    assert history_states(fake, "gpu-3")[-1] == "drain_failed>cordoned"

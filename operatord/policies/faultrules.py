@@ -3,7 +3,8 @@
 A rule is found fast by its `prefilter` (accepted by both hyperscan and `grep -E`), confirmed
 by `pattern` (Python `re`, named groups xid/gpu/peer and any group an override reads), and
 may swallow continuation lines (`multiline`). Overrides change the verdict from a captured
-field, e.g. Xid 95 with `RST: Yes` is contained, without it the GPU needs a reset.
+field, e.g. Xid 94 with `RST: Yes` still needs a GPU reset. When several rules confirm one line the
+highest `priority` wins. Semantics and the reasons for them: docs/fault-detection.md.
 """
 
 from __future__ import annotations
@@ -70,7 +71,11 @@ class Verdict(Strict):
 
 
 class Override(Strict):
-    """When every named group matches its regex (re.search on the captured text), apply `then`."""
+    """When every named group captured text matching its regex (re.search), apply `then`.
+
+    A group that did not take part in the match never satisfies `when`. Every override that holds
+    applies, in order, so a later one wins a field both set.
+    """
 
     when: dict[str, Pattern] = Field(min_length=1, description="Named group → regex over its captured text.")
     then: Verdict

@@ -141,11 +141,14 @@ class Nodes:
             )
         return out
 
-    def prefer_removal(self, node_name: str) -> int:
+    def begin_drain(self, node_name: str) -> int:
         for inst in self.capacity.live():
             if node_name.endswith(inst.instance_id[-6:]):
                 self.draining.add(inst.instance_id)
         return 1
+
+    def evict_serving(self, node_name: str) -> int:
+        return self.begin_drain(node_name)
 
     def retire(self, node_name: str) -> None:
         return

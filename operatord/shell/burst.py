@@ -43,8 +43,14 @@ class BurstNodes(Protocol):
         """Nodes that carry the operatord.io/instance-id label, by instance id."""
         ...
 
-    def prefer_removal(self, node_name: str) -> int:
-        """Lower the pod-deletion-cost of the serving pods on the node; returns how many were marked."""
+    def begin_drain(self, node_name: str) -> int:
+        """Cordon the node (nothing new lands there) and lower the pod-deletion-cost of its serving
+        pods, so the workload's scale-in removes them first; returns how many pods were marked."""
+        ...
+
+    def evict_serving(self, node_name: str) -> int:
+        """Evict (Eviction API: PDBs and grace periods hold) the serving pods still on the node, for
+        a release whose replicas move elsewhere instead of going away; returns how many were asked."""
         ...
 
     def retire(self, node_name: str) -> None:
@@ -72,7 +78,11 @@ class ClusterBurstNodes:
             out[iid] = NodeView(node.name, iid, ready, node.gpus, serving, node.unschedulable)
         return out
 
-    def prefer_removal(self, node_name: str) -> int:
+    def begin_drain(self, node_name: str) -> int:
+        try:
+            self._api.cordon(node_name, CordonOwner("operatord", "burst_release"))
+        except NotFound:
+            return 0
         marked = 0
         for pod in self._api.list_pods(node_name=node_name).items:
             if pod.gpus > 0 and pod.annotations.get(DELETION_COST_ANNOTATION) != BURST_DELETION_COST:
@@ -81,6 +91,24 @@ class ClusterBurstNodes:
                 )
                 marked += 1
         return marked
+
+    def evict_serving(self, node_name: str) -> int:
+        try:
+            self._api.cordon(node_name, CordonOwner("operatord", "burst_release"))
+        except NotFound:
+            return 0
+        asked = 0
+        for pod in self._api.list_pods(node_name=node_name).items:
+            if pod.gpus > 0 and not pod.deleting:
+                outcome = self._api.evict(pod.namespace, pod.name)  # 429 (PDB): tried again next reconcile
+                log.info(
+                    "burst.pod_evicted",
+                    node=node_name,
+                    pod=f"{pod.namespace}/{pod.name}",
+                    result=outcome.result.value,
+                )
+                asked += 1
+        return asked
 
     def retire(self, node_name: str) -> None:
         try:
@@ -281,6 +309,12 @@ class BurstRunner:
         except Conflict:
             log.warning("burst.intent_conflict", intent=intent.id)
             return [Outcome("skipped", "conflict", intent.id)]
+        for name in step.evict_nodes:
+            if self._nodes is not None:
+                asked = self._nodes.evict_serving(name)
+                out.append(
+                    Outcome("pods_evicted", "draining", intent.id, detail={"node": name, "pods": asked})
+                )
         for name in step.delete_nodes:
             if self._nodes is not None:
                 self._nodes.retire(name)
@@ -360,7 +394,7 @@ class BurstRunner:
             return [Outcome(f"would_{target.value}", reason.value, intent_id, (instance_id,))]
         intent = self._store.update(intent.instance_moved(instance_id, target, now, reason.value))
         if target is BurstState.DRAINING and rec.node and self._nodes is not None:
-            marked = self._nodes.prefer_removal(rec.node)
+            marked = self._nodes.begin_drain(rec.node)
             log.info(
                 "burst.drain_started", intent=intent_id, instance=instance_id, node=rec.node, pods=marked
             )

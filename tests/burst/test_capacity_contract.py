@@ -17,7 +17,8 @@ from operatord.policies.model import LaunchTemplate
 from operatord.ports.capacity import CapacityProvider, LaunchRequest
 from operatord.testing.fake_capacity import FakeCapacity
 from operatord.vocab import TAG_CLUSTER, TAG_MANAGED_BY
-from tests.burst.conftest import Aws
+
+from .conftest import Aws
 
 EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -15,7 +15,8 @@ import yaml
 from operatord.testing.harness import Harness
 from operatord.testing.moto_server import MotoServer
 from operatord.vocab import LABEL_INTENT, TAG_CLUSTER, TAG_EXPIRES_AT, TAG_INTENT, TAG_MANAGED_BY
-from tests.burst.conftest import policy_doc
+
+from .conftest import policy_doc
 
 
 @dataclass

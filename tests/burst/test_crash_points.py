@@ -16,7 +16,8 @@ from operatord.shell.burst import BurstRunner
 from operatord.shell.intents import IntentStore
 from operatord.testing.fake_capacity import FakeCapacity
 from operatord.vocab import Reason
-from tests.burst.conftest import NOW, Clock, MemoryConfigMaps, a_policy, multinode_policy
+
+from .conftest import NOW, Clock, MemoryConfigMaps, a_policy, multinode_policy
 
 WRITES = {"create_configmap", "replace_configmap", "delete_configmap", "launch", "terminate"}
 

@@ -18,7 +18,8 @@ from operatord.core.burst.intent import Attempt, AttemptOutcome, Offering, clien
 from operatord.policies.model import LaunchTemplate
 from operatord.ports.capacity import LaunchRequest
 from operatord.vocab import TAG_EXPIRES_AT, TAG_INTENT, TAG_MANAGED_BY
-from tests.burst.conftest import Aws
+
+from .conftest import Aws
 
 EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
 

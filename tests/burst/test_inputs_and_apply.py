@@ -8,18 +8,20 @@ from datetime import timedelta
 from operatord.core.burst.actions import LaunchBurst, ReleaseBurst, SetReplicas
 from operatord.core.burst.lifecycle import BurstState
 from operatord.core.metrics import Known, MetricsSnapshot, ModelMetrics, Unknown, UnknownReason
-from operatord.core.model import Node, NodeCondition, Taint, WorkloadKey
+from operatord.core.model import Node, NodeCondition, Pod, Taint, WorkloadKey
 from operatord.core.plan import Plan
 from operatord.core.scaling import DemandSample
 from operatord.core.scaling_inputs import capacity_requests, demand_history, local_pools, model_signals
 from operatord.core.state import CapacityRequest, OperatordState
 from operatord.shell import burst_apply  # noqa: F401  (registers the executors)
 from operatord.shell.apply import ApplyContext, apply_plan
+from operatord.shell.burst import DELETION_COST_ANNOTATION, ClusterBurstNodes
 from operatord.shell.intents import IntentStore
 from operatord.testing.fake_capacity import FakeCapacity
 from operatord.testing.fakes import FakeClusterApi
-from operatord.vocab import LABEL_POOL, Mode
-from tests.burst.conftest import NOW, Clock, a_policy
+from operatord.vocab import LABEL_INSTANCE_ID, LABEL_POOL, Mode
+
+from .conftest import NOW, Clock, a_policy
 
 READY = (NodeCondition("Ready", "True"),)
 
@@ -182,3 +184,34 @@ def test_apply_release_moves_a_booting_instance_straight_to_terminating() -> Non
     (intent,), _ = IntentStore(cluster, "operatord", "test").list()
     assert [r.state for r in intent.instances] == [BurstState.TERMINATING]
     assert fake.live() == []
+
+
+def test_cluster_burst_nodes_view_drain_evict_and_retire() -> None:
+    cluster = FakeClusterApi()
+    cluster.add_node(
+        Node("burst-1", labels={LABEL_INSTANCE_ID: "i-1", LABEL_POOL: "burst"}, conditions=READY, gpus=8)
+    )
+    cluster.add_node(Node("gpu-1", labels={LABEL_POOL: "local-a100"}, conditions=READY, gpus=8))
+    cluster.add_pod(Pod("llm", "vllm-a", node_name="burst-1", gpus=8))
+    cluster.add_pod(Pod("kube-system", "dcgm-exporter-x", node_name="burst-1", gpus=0))
+    nodes = ClusterBurstNodes(cluster)
+    view = nodes.burst_nodes()
+    assert list(view) == ["i-1"]
+    assert (view["i-1"].name, view["i-1"].ready, view["i-1"].gpus_allocatable, view["i-1"].serving_pods) == (
+        "burst-1",
+        True,
+        8,
+        1,
+    )
+
+    assert nodes.begin_drain("burst-1") == 1
+    assert cluster.get_node("burst-1").unschedulable
+    pods = {p.name: p for p in cluster.list_pods(node_name="burst-1").items}
+    assert pods["vllm-a"].annotations[DELETION_COST_ANNOTATION] == "-1000"
+    assert DELETION_COST_ANNOTATION not in pods["dcgm-exporter-x"].annotations
+
+    assert nodes.evict_serving("burst-1") == 1  # only the serving (GPU) pod
+    nodes.retire("burst-1")
+    nodes.retire("burst-1")  # idempotent
+    assert [n.name for n in cluster.list_nodes().items] == ["gpu-1"]
+    assert nodes.begin_drain("burst-1") == 0  # gone: nothing to do, no error

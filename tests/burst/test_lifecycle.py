@@ -28,7 +28,8 @@ from operatord.core.burst.lifecycle import (
 )
 from operatord.core.burst.observed import CloudInstance, NodeView
 from operatord.core.burst.reconcile import collectable, find_orphans, reconcile_intent
-from tests.burst.conftest import NOW, a_policy, multinode_policy
+
+from .conftest import NOW, a_policy, multinode_policy
 
 ALL_EDGES = [(s, t) for s, targets in TRANSITIONS.items() for t in targets]
 NON_EDGES = [(s, t) for s in BurstState for t in BurstState if t not in TRANSITIONS[s]]

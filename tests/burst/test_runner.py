@@ -20,7 +20,8 @@ from operatord.shell.burst import BurstRunner
 from operatord.shell.intents import IntentStore
 from operatord.testing.fake_capacity import FakeCapacity
 from operatord.vocab import Reason
-from tests.burst.conftest import Aws, Clock, MemoryConfigMaps, a_policy, multinode_policy, policy_doc
+
+from .conftest import Aws, Clock, MemoryConfigMaps, a_policy, multinode_policy, policy_doc
 
 MODEL = "llama-70b"
 
@@ -32,12 +33,17 @@ class Nodes:
     views: dict[str, NodeView] = field(default_factory=dict)
     retired: list[str] = field(default_factory=list)
     marked: list[str] = field(default_factory=list)
+    evicted: list[str] = field(default_factory=list)
 
     def burst_nodes(self) -> Mapping[str, NodeView]:
         return dict(self.views)
 
-    def prefer_removal(self, node_name: str) -> int:
+    def begin_drain(self, node_name: str) -> int:
         self.marked.append(node_name)
+        return 1
+
+    def evict_serving(self, node_name: str) -> int:
+        self.evicted.append(node_name)
         return 1
 
     def retire(self, node_name: str) -> None:
@@ -225,6 +231,14 @@ def test_boot_to_serving_then_scale_in_protocol() -> None:
     assert [o.kind for o in out] == ["draining"]
     assert nodes.marked == [rec.node]  # pod-deletion-cost first: burst replicas go before local ones
     assert fake.live()  # still running while its pods finish
+
+    # Pods still there after a minute (replicas moved to local nodes, not removed) are evicted.
+    runner(policy, fake, clock, cms, nodes).reconcile()
+    assert nodes.evicted == []
+    clock.advance(minutes=1)
+    runner(policy, fake, clock, cms, nodes).reconcile()
+    assert nodes.evicted == [rec.node]
+    assert intents(cms)[0].instances[0].state is BurstState.DRAINING
 
     nodes.show(iid, serving=0)
     runner(policy, fake, clock, cms, nodes).reconcile()

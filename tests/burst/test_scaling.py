@@ -25,7 +25,8 @@ from operatord.core.scaling import (
     plan_scaling,
 )
 from operatord.policies.model import Policy
-from tests.burst.conftest import NOW, P4D, P4DE, policy_doc
+
+from .conftest import NOW, P4D, P4DE, policy_doc
 
 MODEL = "llama-70b"
 PER_REPLICA = 2400 * 0.8  # tokens/s one A100-40GB replica serves at target utilization

@@ -14,8 +14,9 @@ from operatord.core.burst.caps import MIN_COMMITMENT, instance_type, usage
 from operatord.core.burst.lifecycle import BurstState
 from operatord.core.scaling import plan_scaling
 from operatord.policies.model import Policy
-from tests.burst.conftest import NOW, P4D, P4DE, policy_doc
-from tests.burst.test_scaling import PER_REPLICA, burst_intent, inputs, local
+
+from .conftest import NOW, P4D, P4DE, policy_doc
+from .test_scaling import PER_REPLICA, burst_intent, inputs, local
 
 LIVE = [
     BurstState.RUNNING,

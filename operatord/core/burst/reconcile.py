@@ -26,6 +26,10 @@ from operatord.vocab import Reason
 
 # Terminal intents are kept this long so today's (and yesterday's) spend can be accounted.
 RETENTION = timedelta(hours=48)
+# A draining node's serving pods normally leave because replicas went down (their deletion cost is
+# lowest); whatever is still there after this long is evicted, so a release whose replicas move to
+# local nodes (or an expiry) still ends gracefully instead of at the drain deadline.
+EVICT_AFTER = timedelta(minutes=1)
 
 _TIMEOUT_REASON = {
     BurstState.RUNNING: Reason.REGISTER_TIMEOUT,
@@ -43,6 +47,7 @@ class Step:
     terminate: tuple[str, ...] = ()
     delete_nodes: tuple[str, ...] = ()
     resume_launch: bool = False
+    evict_nodes: tuple[str, ...] = ()  # draining nodes whose serving pods are evicted (graceful)
 
     @property
     def changed(self) -> bool:
@@ -72,6 +77,7 @@ def reconcile_intent(
     by_id = {c.instance_id: c for c in cloud}
     terminate: list[str] = []
     delete_nodes: list[str] = []
+    evict: list[str] = []
     resume = False
 
     if intent.state in (BurstState.PLANNED, BurstState.REQUESTED):
@@ -107,16 +113,34 @@ def reconcile_intent(
             if node is not None:
                 delete_nodes.append(node.name)  # the instance is gone; its Node object must go too
             continue
+        before = intent
         intent, kill, drop = _advance(
             intent, rec, by_id.get(rec.instance_id), nodes.get(rec.instance_id), policy, now
         )
         terminate.extend(kill)
         delete_nodes.extend(drop)
+        node = nodes.get(rec.instance_id)
+        now_rec = intent.instance(rec.instance_id)
+        if (
+            intent is before
+            and now_rec is not None
+            and now_rec.state is BurstState.DRAINING
+            and node is not None
+            and node.serving_pods > 0
+            and now - now_rec.state_since >= EVICT_AFTER
+        ):
+            evict.append(node.name)
 
     intent, kill, drop = _group_rollback(intent, nodes, now)
     terminate.extend(kill)
     delete_nodes.extend(drop)
-    return Step(intent, tuple(dict.fromkeys(terminate)), tuple(dict.fromkeys(delete_nodes)), resume)
+    return Step(
+        intent,
+        tuple(dict.fromkeys(terminate)),
+        tuple(dict.fromkeys(delete_nodes)),
+        resume,
+        tuple(dict.fromkeys(evict)),
+    )
 
 
 def _advance(

@@ -292,3 +292,17 @@ def test_terminate_refuses_instances_operatord_does_not_own() -> None:
     }
     assert intents(cms)[0].instances[0].state is BurstState.TERMINATING
     assert not fake.live()
+
+
+def test_fallback_never_breaks_a_cap_with_a_pricier_type() -> None:
+    """p4d has no capacity; p4de would fit the instance count but not the $/hour cap: nothing launches."""
+    clock = Clock()
+    fake = FakeCapacity(
+        clock=clock, capacity={("p4d.24xlarge", "us-east-1a"): 0, ("p4d.24xlarge", "us-east-1b"): 0}
+    )
+    cms = MemoryConfigMaps()
+    policy = a_policy(max_usd_per_hour=25, max_usd_per_day=600)
+    out = runner(policy, fake, clock, cms).launch(replicas=1, model=MODEL, reason="demand_over_supply")
+    assert (out[-1].kind, out[-1].reason) == ("launch_failed", "no_capacity")
+    assert [c.instance_type for c in fake.calls if c.op == "launch"] == ["p4d.24xlarge", "p4d.24xlarge"]
+    assert fake.live() == []

@@ -14,10 +14,24 @@ from typing import Literal
 import structlog
 
 
+class _CurrentStderr:
+    """Writes to whatever sys.stderr is *now*: test runners and CLI runners swap it per call, and a
+    logger bound to a stream that has since been closed would crash the next log line."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return getattr(sys.stderr, "isatty", lambda: False)()
+
+
 def configure_logging(
     fmt: Literal["auto", "json", "console"] = "auto", level: str = "info", *, stream: object | None = None
 ) -> None:
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else _CurrentStderr()
     if fmt == "auto":
         in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
         fmt = "json" if in_cluster or not getattr(out, "isatty", lambda: False)() else "console"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+import structlog
+import structlog.testing
 import yaml
 
 from operatord.core.findings import Finding
@@ -24,6 +27,15 @@ from operatord.vocab import (
     ANNOTATION_HISTORY,
     LABEL_POOL,
 )
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> Iterator[list[dict[str, Any]]]:
+    """Capture structlog output per test: logging configured by another test (to a stream that is
+    closed by now) must not leak into these."""
+    with structlog.testing.capture_logs() as logs:
+        yield logs
+
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 __all__ = ["NOW", "a_finding", "a_node", "a_policy", "entry", "fleet", "minutes", "snap", "summarize"]

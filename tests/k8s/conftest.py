@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 import yaml
 from kubernetes import client
 
@@ -19,6 +21,15 @@ from operatord.ports.cluster import ClusterApi
 from operatord.testing import kubeobjects as k
 from operatord.testing.fakes import FakeClusterApi, FakePdb
 from operatord.testing.kube_server import KubeStandIn
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> Iterator[list[dict[str, Any]]]:
+    """Capture structlog output per test: logging configured by another test (to a stream that is
+    closed by now) must not leak into these."""
+    with structlog.testing.capture_logs() as logs:
+        yield logs
+
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -48,6 +48,8 @@ _UNREACHABLE = (
     botocore.exceptions.NoCredentialsError,
     botocore.exceptions.PartialCredentialsError,
 )
+# No credentials: nothing reached EC2 and retrying cannot help (the persisted attempt stays open).
+_NO_CREDENTIALS = (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)
 _AUTH_CODES = frozenset(
     {"AuthFailure", "UnauthorizedOperation", "InvalidClientTokenId", "ExpiredToken", "SignatureDoesNotMatch"}
 )
@@ -148,6 +150,8 @@ class Ec2Capacity:
             response = self._call_with_retries(
                 lambda: self._run.run_instances(**params), attempt.client_token
             )
+        except _NO_CREDENTIALS as err:
+            raise CapacityUnreachable(f"ec2 RunInstances: {err}") from None
         except _Retryable as err:
             log.warning(
                 "ec2.launch_retries_exhausted",

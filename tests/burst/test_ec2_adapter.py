@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import botocore.awsrequest
+import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
@@ -188,3 +189,21 @@ def test_terminate_mixed_known_and_unknown_ids(aws: Aws) -> None:
     (inst,) = cap.launch(request(aws)).instances
     cap.terminate([inst.instance_id, "i-0123456789abcdef0"])
     assert all(c.gone for c in cap.list_instances() if c.instance_id == inst.instance_id)
+
+
+def test_no_credentials_is_unreachable_not_a_crash() -> None:
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    from operatord.ports.capacity import CapacityUnreachable
+
+    ec2 = boto3.client("ec2", region_name="us-east-1", config=Config(signature_version=UNSIGNED))
+    ec2.meta.events.register(
+        "before-sign.ec2.RunInstances",
+        lambda **_: (_ for _ in ()).throw(botocore.exceptions.NoCredentialsError()),
+    )
+    sub = "subnet-0a1b2c3d4e5f60001"
+    attempt = Attempt(1, Offering("p4d.24xlarge", sub, "us-east-1a"), 1, "t" * 48, datetime.now(UTC))
+    cap = Ec2Capacity(ec2, cluster="test", launch_template=LaunchTemplate(name="lt"))
+    with pytest.raises(CapacityUnreachable):
+        cap.launch(LaunchRequest("intent-1", "burst", attempt, EXPIRES))

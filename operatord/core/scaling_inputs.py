@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from operatord.core.burst.intent import Intent
+from operatord.core.burst.lifecycle import BurstState
 from operatord.core.metrics import Known, MetricsSnapshot, demand_tokens_per_s
 from operatord.core.model import Node
 from operatord.core.scaling import CapacityRequest, DemandSample, LocalNode, LocalPool, ModelSignals
 from operatord.core.state import OperatordState
 from operatord.policies.model import Policy, ServedModel
-from operatord.vocab import CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY, TAINT_BURST
+from operatord.vocab import CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY, TAINT_BURST, Reason
 
 
 def model_signals(
@@ -89,3 +91,23 @@ def demand_history(
     if signals.tokens_per_s is not None:
         window.append(DemandSample(now, signals.tokens_per_s))
     return tuple(sorted(window, key=lambda s: s.at))
+
+
+def burst_activity(intents: Sequence[Intent]) -> tuple[datetime | None, datetime | None]:
+    """(last burst launch, last burst release) from the intent records, so cooldowns survive a
+    restart without extra state: a launch is an intent's creation, a release is a move to draining
+    (or straight to terminating) for scale-in or the spend cap."""
+    launched = max((i.created_at for i in intents), default=None)
+    released = max(
+        (
+            t.at
+            for i in intents
+            for t in i.history
+            if t.target in (BurstState.DRAINING, BurstState.TERMINATING) and t.reason in _RELEASE_REASONS
+        ),
+        default=None,
+    )
+    return launched, released
+
+
+_RELEASE_REASONS = frozenset({Reason.SUPPLY_OVER_DEMAND.value, Reason.SPEND_CAP.value})

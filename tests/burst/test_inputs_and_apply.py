@@ -21,7 +21,8 @@ from operatord.testing.fake_capacity import FakeCapacity
 from operatord.testing.fakes import FakeClusterApi
 from operatord.vocab import LABEL_INSTANCE_ID, LABEL_POOL, Mode
 
-from .conftest import NOW, Clock, a_policy
+from .conftest import NOW, P4D, Clock, a_policy
+from .test_scaling import burst_intent
 
 READY = (NodeCondition("Ready", "True"),)
 
@@ -215,3 +216,25 @@ def test_cluster_burst_nodes_view_drain_evict_and_retire() -> None:
     nodes.retire("burst-1")  # idempotent
     assert [n.name for n in cluster.list_nodes().items] == ["gpu-1"]
     assert nodes.begin_drain("burst-1") == 0  # gone: nothing to do, no error
+
+
+def test_burst_activity_comes_from_the_intent_records() -> None:
+    from operatord.core.burst.launch import new_intent
+    from operatord.core.scaling_inputs import burst_activity
+
+    policy = a_policy()
+    assert burst_activity([]) == (None, None)
+    first = new_intent(policy, model="llama-70b", replicas=1, reason="demand_over_supply", now=NOW)
+    second = new_intent(
+        policy, model="llama-70b", replicas=1, reason="demand_over_supply", now=NOW + timedelta(minutes=5)
+    )
+    assert burst_activity([first, second]) == (NOW + timedelta(minutes=5), None)
+    serving = burst_intent("b1", P4D)
+    iid = serving.instances[0].instance_id
+    released = serving.instance_moved(
+        iid, BurstState.DRAINING, NOW + timedelta(minutes=7), "supply_over_demand"
+    )
+    expired = burst_intent("b2", P4D).instance_moved(
+        "i-b20000", BurstState.DRAINING, NOW + timedelta(minutes=9), "instance_expired"
+    )
+    assert burst_activity([first, released, expired])[1] == NOW + timedelta(minutes=7)

@@ -17,6 +17,7 @@ from operatord.core.state import CapacityRequest
 from operatord.ports.cluster import Conflict, Unreachable
 from operatord.shell.apply import CONDITION_AWAITING_REPAIR, ApplyContext, apply_plan
 from operatord.shell.observe_nodes import observe_nodes
+from operatord.shell.remediate import remediation_tick
 from operatord.shell.state import StateStore
 from operatord.testing.builders import a_finding
 from operatord.testing.fakes import FakeClusterApi, FakePdb
@@ -279,3 +280,18 @@ def test_daemon_drain_slices_resume_across_ticks_until_the_timeout() -> None:
     out = daemon_tick()
     assert [(o.kind, o.status, o.reason) for o in out] == [("drain", "failed", "drain_timeout")]
     assert history_states(fake, "gpu-3")[-1] == "drain_failed>cordoned"
+
+
+def test_remediation_tick_lowers_the_mode_never_raises_it() -> None:
+    fake = cluster_with()
+    set_findings(fake, "gpu-3", [a_finding(first=T0, last=T0)])
+    ceiling = a_policy().model_copy(update={"mode": Mode.CORDON_ONLY})
+    result = remediation_tick(fake, NS, ceiling, T0, mode=Mode.FULL)
+    assert [(o.kind, o.status) for o in result.outcomes] == [("cordon", "applied")]  # cordon-only allows it
+    result = remediation_tick(fake, NS, ceiling, T0 + timedelta(minutes=1), mode=Mode.FULL)
+    assert [(o.kind, o.status) for o in result.outcomes] == [
+        ("drain", "would")
+    ]  # --mode full cannot raise it
+    dry = remediation_tick(fake, NS, POLICY, T0 + timedelta(minutes=2), dry_run=True)
+    assert [o.status for o in dry.outcomes] == ["would"]
+    assert fake.list_pods(node_name="gpu-3").items

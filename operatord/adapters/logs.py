@@ -54,14 +54,16 @@ class _Tail:
         try:
             st = self.path.stat()
         except FileNotFoundError:
+            st = None
+        if position and isinstance(position.get("inode"), int):
+            same = st is not None and position["inode"] == st.st_ino
+            if not same or int(position.get("offset", 0)) <= st.st_size:  # type: ignore[union-attr]
+                # Resume exactly; if the file was rotated meanwhile, the first poll finishes the old one.
+                self.inode = int(position["inode"])
+                self.offset, self.line = int(position.get("offset", 0)), int(position.get("line", 1))
+                return
+        if st is None:
             self.inode, self.offset, self.line = None, 0, 1
-            return
-        if position and position.get("inode") == st.st_ino and int(position.get("offset", 0)) <= st.st_size:
-            self.inode, self.offset, self.line = (
-                st.st_ino,
-                int(position["offset"]),
-                int(position.get("line", 1)),
-            )
             return
         self.inode = st.st_ino
         if from_start:
@@ -96,11 +98,20 @@ class _Tail:
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            self._close()
+            st = None
+        if self.inode is not None and (st is None or st.st_ino != self.inode):
+            rest = self._rest_of_rotated()
+            if rest is not None:
+                return rest
+            self._close()  # the old file is finished (or gone): follow the new one from its start
+            self.inode, self.offset, self.line = (st.st_ino, 0, 1) if st is not None else (None, 0, 1)
+        if st is None:
             return None
-        if self.inode != st.st_ino or st.st_size < self.offset:  # rotated or truncated: start again
-            self._close()
+        if self.inode is None:
             self.inode, self.offset, self.line = st.st_ino, 0, 1
+        if st.st_size < self.offset:  # truncated in place (copytruncate): start again
+            self._close()
+            self.offset, self.line = 0, 1
         if st.st_size == self.offset:
             return None
         if self._fh is None:
@@ -113,13 +124,44 @@ class _Tail:
                 return None  # a partial line: wait for its newline
             cut = len(data) - 1  # a line longer than a chunk: hand it over in pieces
         data = data[: cut + 1]
-        return LogChunk(
-            self.stream,
-            self.kind,
-            data,
-            self.line,
-            {"inode": self.inode, "offset": self.offset + len(data), "line": self.line + data.count(b"\n")},
-        )
+        return self._chunk(data, len(data))
+
+    def _chunk(self, data: bytes, consumed: int) -> LogChunk:
+        position = {
+            "inode": self.inode,
+            "offset": self.offset + consumed,
+            "line": self.line + data.count(b"\n"),
+        }
+        return LogChunk(self.stream, self.kind, data, self.line, position)
+
+    def _rest_of_rotated(self) -> LogChunk | None:
+        """Lines the old file got after our last read, when logrotate/kubelet renamed it away."""
+        if self._fh is None:
+            self._fh = self._find_rotated()
+            if self._fh is None:
+                return None
+        self._fh.seek(self.offset)
+        data = self._fh.read(MAX_CHUNK_BYTES)
+        if not data:
+            return None
+        consumed = len(data)
+        cut = data.rfind(b"\n")
+        if cut >= 0 and len(data) == MAX_CHUNK_BYTES:
+            data = data[: cut + 1]  # more follows in the next poll
+            consumed = len(data)
+        elif not data.endswith(b"\n"):
+            data += b"\n"  # the rotated file's last line will not be finished any more
+        return self._chunk(data, consumed)
+
+    def _find_rotated(self) -> BinaryIO | None:
+        """The renamed old file (same inode, e.g. `kern.log.1`, `0.log.20260101-120000`), opened."""
+        for sibling in sorted(self.path.parent.glob(self.path.name + "*")):
+            try:
+                if sibling.stat().st_ino == self.inode:
+                    return sibling.open("rb")
+            except OSError:
+                continue
+        return None
 
     def commit(self, position: Position) -> None:
         """Advance after the agent consumed a chunk (positions move only forward with consumption)."""

@@ -236,3 +236,34 @@ def test_journald_follows_and_resumes_by_cursor(tmp_path: Path) -> None:
 def test_journald_without_journalctl_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(LogSourceError, match="not found"):
         Journald(journalctl=str(tmp_path / "journalctl")).start({}, NOW, HOUR)
+
+
+def test_lines_written_just_before_rotation_are_not_lost(tmp_path: Path) -> None:
+    log = tmp_path / "0.log"
+    log.write_bytes(b"a\n")
+    src = FileTail(log)
+    src.start({}, NOW, HOUR)
+    drain(src)
+    with log.open("ab") as fh:
+        fh.write(b"late\nunfinished")  # the writer adds lines, then the file is rotated away
+    os.rename(log, tmp_path / "0.log.20260101-120000")
+    log.write_bytes(b"new\n")
+    assert drain(src) == [(str(log), 2, b"late\nunfinished\n")]
+    assert drain(src) == [(str(log), 1, b"new\n")]
+
+
+def test_rotation_while_stopped_finishes_the_old_file_first(tmp_path: Path) -> None:
+    log = tmp_path / "kern.log"
+    log.write_bytes(b"1\n")
+    first = FileTail(log)
+    first.start({}, NOW, HOUR)
+    (chunk,) = first.poll()
+    first.close()
+    with log.open("ab") as fh:
+        fh.write(b"2\n")
+    os.rename(log, tmp_path / "kern.log.1")
+    log.write_bytes(b"fresh\n")
+    second = FileTail(log)
+    second.start({str(log): chunk.position}, NOW, HOUR)
+    assert drain(second) == [(str(log), 2, b"2\n")]
+    assert drain(second) == [(str(log), 1, b"fresh\n")]

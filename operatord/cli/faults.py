@@ -82,6 +82,9 @@ def scan(
     except PrefilterError as err:
         sys.stderr.write(f"operatord: {err}\n")
         raise typer.Exit(int(ExitCode.USAGE)) from None
+    if not files and sys.stdin.isatty():
+        sys.stderr.write("operatord: no input: pass log FILE... or pipe logs into `operatord faults scan -`\n")
+        raise typer.Exit(int(ExitCode.USAGE))
     inputs = list(files or ["-"])
     results: list[StreamResult] = []
     errors: list[dict[str, str]] = []

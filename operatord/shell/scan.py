@@ -77,8 +77,10 @@ class Scanner:
                     if on_finding is not None:
                         on_finding(closed)
 
+        unterminated = False
         for buf, limit in _buffers(stream, source, chunk_bytes):
             result.bytes += limit
+            unterminated = buf[limit - 1] != 0x0A
             emit(stream_scan.feed(buf, limit))
         emit(stream_scan.flush())
         for closed in folder.close():
@@ -86,7 +88,7 @@ class Scanner:
             if on_finding is not None:
                 on_finding(closed)
         result.findings.sort(key=lambda f: (f.line, f.rule))
-        result.lines = stream_scan.next_line - 1
+        result.lines = stream_scan.next_line - 1 + (1 if unterminated else 0)  # a last line without newline
         result.candidates = stream_scan.candidates
         result.versions = dict(stream_scan.versions)
         return result

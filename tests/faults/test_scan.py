@@ -60,6 +60,12 @@ def test_broken_gzip_is_an_input_error(scanner: Scanner, data: bytes, why: str) 
         scanner.scan(io.BytesIO(data), source="bad.gz")
 
 
+def test_last_line_without_newline_counts(scanner: Scanner) -> None:
+    r = scanner.scan(io.BytesIO(b"a\nNVRM: Xid (PCI:0000:91:00): 79, GPU has fallen off the bus"), source="x")
+    assert r.lines == 2
+    assert summary(r.findings) == [(2, "xid-79", 1)]
+
+
 def test_empty_input(scanner: Scanner) -> None:
     r = scanner.scan(io.BytesIO(b""), source="empty")
     assert (r.findings, r.lines) == ([], 0)

@@ -34,6 +34,11 @@ BURST_REASONS = [
     Reason.DRAIN_TIMEOUT,
     Reason.TERMINATE_TIMEOUT,
     Reason.CAPACITY_REQUEST,
+    Reason.DEMAND_OVER_SUPPLY,
+    Reason.SUPPLY_OVER_DEMAND,
+    Reason.COOLDOWN,
+    Reason.STABILIZING,
+    Reason.HUMAN_REQUEST,
 ]
 
 

@@ -314,3 +314,23 @@ def test_burst_disabled_never_launches() -> None:
 
 
 _ = datetime
+
+
+def test_models_fill_local_nodes_in_policy_order_and_the_rest_bursts() -> None:
+    doc = policy_doc()
+    doc["scaling"] = {"forecast": {"method": "none"}}
+    second = dict(
+        doc["serving"]["models"][0],
+        name="qwen-32b",
+        workload={"kind": "Deployment", "namespace": "llm", "name": "vllm-32b"},
+    )
+    doc["serving"]["models"].append(second)
+    pol = Policy.model_validate(doc)
+    first = ModelSignals(
+        MODEL, 2 * PER_REPLICA, history=flat(2 * PER_REPLICA), replicas=2, kv_cache_usage=0.3
+    )
+    other = ModelSignals("qwen-32b", PER_REPLICA, history=flat(PER_REPLICA), replicas=1, kv_cache_usage=0.3)
+    plan = plan_scaling(ScalingInputs(NOW, (first, other), local(2)), pol, NOW)
+    assert [(a.model, a.replicas) for a in plan.of(LaunchBurst)] == [("qwen-32b", 1)]
+    decisions = {d.model: (d.local_replicas, d.burst_replicas_needed) for d in plan.models}
+    assert decisions == {MODEL: (2, 0), "qwen-32b": (0, 1)}

@@ -25,11 +25,22 @@ class Entry:
 
     @property
     def label(self) -> str:
-        return (self.expect or {}).get("rule", "benign") + ":" + self.text.splitlines()[0][:60]
+        return str((self.expect or {}).get("rule", "benign")) + ":" + self.text.splitlines()[0][:60]
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys (a second `expect:` would silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"{CORPUS}:{node.start_mark.line + 1}: duplicate key(s) {sorted(dup)}")
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_corpus() -> list[Entry]:
-    raw = yaml.safe_load(CORPUS.read_text())
+    raw = yaml.load(CORPUS.read_text(), Loader=_UniqueKeys)
     out = []
     for item in raw:
         expect = item.get("expect")

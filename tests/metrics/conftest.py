@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 import yaml
 
 from operatord.policies.model import MetricsPolicy
@@ -114,6 +115,13 @@ def seed(exporter: FakeExporter) -> None:
         aborted_per_s=0.5,
     )
     exporter.vllm_model("idle-model", waiting=0, running=0, kv_cache=0.0, requests_per_s=0, pod="vllm-idle-0")
+
+
+@pytest.fixture(autouse=True)
+def _plain_structlog() -> None:
+    """The adapter logs outages; a structlog config left by another test (e.g. bound to a closed
+    capture stream) must not turn a warning into an error here."""
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,7 @@ T = datetime(2024, 8, 30, 11, 43, 9, tzinfo=UTC)
         ),
         pytest.param(f"kern  :warn  : [ 8123.456789] {MSG}", None, None, id="dmesg-x"),
         pytest.param(f"<4>{MSG}", None, None, id="kmsg-level"),
+        pytest.param(f"kernel: {MSG}", None, None, id="bare-kernel-tag"),
         pytest.param(
             f"2024-08-30T11:43:09.123456789Z stderr F {MSG}", T.replace(microsecond=123456), None, id="cri"
         ),

@@ -49,6 +49,7 @@ _DMESG_X = re.compile(
     r"^(?:kern|user|daemon) *: *(?:emerg|alert|crit|err|warn|warning|notice|info|debug) *: "
 )
 _KERN_LEVEL = re.compile(r"^<\d>")
+_KERNEL_TAG = re.compile(r"^kernel: ")  # `journalctl -o cat`-like exports and pasted journal lines
 _VLLM = re.compile(
     r"^(?:\((?:VllmWorker|RayWorkerWrapper|EngineCore|Worker|APIServer)[^)]{0,80}\) )?"
     r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[[^\]]{1,120}\] "
@@ -64,6 +65,7 @@ _PREFIXES = (
     _DMESG,
     _DMESG_X,
     _KERN_LEVEL,
+    _KERNEL_TAG,
     _VLLM,
     _VLLM_WORKER,
 )

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from operatord import __version__
-from operatord.cli import agent, burst, cost, faults, metrics, nodes, policy
+from operatord.cli import agent, burst, cost, faults, fleet, metrics, nodes, policy
 from operatord.cli.common import EXIT_CODES_HELP, CliContext, CliError, ExitCode
 from operatord.shell.telemetry import configure_logging
 
@@ -45,6 +45,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 app.add_typer(policy.app, name="policy")
+app.add_typer(fleet.app, name="fleet")
 app.add_typer(faults.app, name="faults")
 app.add_typer(burst.app, name="burst")
 app.command("metrics", epilog=metrics.EPILOG)(metrics.metrics)

@@ -19,8 +19,10 @@ from typing import Annotated, Any
 import typer
 
 from operatord.cli.common import CliError, ExitCode, OutputFormat, print_json, print_table
+from operatord.cli.fleet import report_json as fleet_json
 from operatord.cli.kube import Wiring, connect, live_policy, policy_json, unreachable, whoami
 from operatord.core import guards
+from operatord.core.fleet import check_fleet
 from operatord.core.health import NodeEvent, transition
 from operatord.core.history import HistoryEntry
 from operatord.core.model import Event
@@ -239,6 +241,7 @@ def status(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
         counts_from=s.snapshot.state.breaker.counts_from,
         now=s.now,
     )
+    fleet = check_fleet(s.snapshot.nodes, s.loaded.policy)
     body: dict[str, Any] = {
         "policy": policy_json(s.loaded),
         "mode": s.loaded.policy.mode.value,
@@ -251,6 +254,7 @@ def status(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
             "breaker_limit": guards.share_limit(len(views), rp.breaker.fraction),
         },
         "unmanaged_nodes": sorted(n.name for n in s.snapshot.nodes if n.name not in {v.name for v in views}),
+        "fleet": fleet_json(fleet, s.snapshot.nodes),
         "unknown": [],
     }
     if output == OutputFormat.JSON:
@@ -281,6 +285,8 @@ def status(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
             f"pool {p['name']}: {p['serving_gpus']}/{p['gpus']} GPUs serving, {p['unhealthy']}/{p['nodes']} unhealthy"
             f"{' (FLEET SICK)' if p['fleet_sick'] else ''}, draining {p['draining']}/{p['drain_budget']}\n"
         )
+    for verdict in fleet.outliers:
+        sys.stdout.write(f"version skew: {verdict.node} ({verdict.pool}): {verdict.summary()}\n")
     for r in s.snapshot.state.capacity_requests:
         sys.stdout.write(
             f"capacity request: {r.gpus} GPUs for {r.node} since {r.since.isoformat()} ({r.reason})\n"

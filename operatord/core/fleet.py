@@ -21,9 +21,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from operatord.core.model import Node
+from operatord.core import guards
+from operatord.core.model import OPERATORD_OWNER, Node
+from operatord.core.plan import Action, Cordon, Hold, Plan, action_key, detail
+from operatord.core.state import OperatordState
 from operatord.policies.model import Policy, Pool, StackComponent
-from operatord.vocab import ANNOTATION_STACK, LABEL_POOL
+from operatord.vocab import ANNOTATION_STACK, CONDITION_STACK_CONSISTENT, LABEL_POOL, Mode, Reason
 
 COMPONENTS: tuple[StackComponent, ...] = typing.get_args(StackComponent)
 
@@ -267,3 +270,112 @@ def _agent_stack(raw: str | None) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int | float) and str(v).strip()}
+
+
+# ---------------------------------------------------------------------------- what to do about skew
+
+CONSISTENT_REASON = "VersionsConsistent"
+SKEW_REASON = "VersionSkew"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetStackCondition(Action):
+    """Record the node's stack verdict as the GPUStackConsistent condition (with an Event when it
+    changes). A finding, so it is written in every mode and while paused (design §1.1)."""
+
+    consistent: bool
+    message: str
+    min_mode: typing.ClassVar[Mode] = Mode.OBSERVE
+    kind: typing.ClassVar[str] = "stack_condition"
+
+
+def plan_fleet(report: FleetReport, nodes: Iterable[Node], policy: Policy, state: OperatordState) -> Plan:
+    """Conditions for every judged node whose recorded verdict is out of date; with
+    `fleet.cordon_outliers`, a cordon for each outlier, inside the same guards as remediation.
+
+    Cordons are held while paused or with the breaker open, and never take more than the pool's
+    `max_unhealthy_fraction` share at once: a bad driver rollout makes half a pool "outliers",
+    and cordoning all of it would be the outage. Conditions are only written when the verdict
+    changed, so a steady fleet costs no API writes.
+    """
+    by_name = {n.name: n for n in nodes}
+    actions: list[Action] = []
+    holds: list[Hold] = []
+    for pool_report in report.pools:
+        pool = policy.pool(pool_report.pool)
+        assert pool is not None
+        for verdict in pool_report.nodes:
+            node = by_name[verdict.node]
+            actions.extend(_condition_update(node, verdict))
+        if not policy.fleet.cordon_outliers:
+            continue
+        outliers = [by_name[v.node] for v in pool_report.outliers]
+        already = sum(1 for n in outliers if n.unschedulable)
+        fraction = (
+            pool.max_unhealthy_fraction
+            if pool.max_unhealthy_fraction is not None
+            else policy.remediation.max_unhealthy_fraction
+        )
+        room = guards.share_limit(len(pool_report.nodes), fraction) - already
+        for node in (n for n in outliers if not n.unschedulable):
+            skew = report.verdict(node.name)
+            assert skew is not None
+            blocked = _cordon_blocker(state, room)
+            if blocked is not None:
+                holds.append(Hold(blocked, node.name, detail(skew=skew.summary()), "cordon"))
+                continue
+            room -= 1
+            actions.append(
+                Cordon(
+                    key=action_key("cordon", node.name, Reason.VERSION_SKEW.value, skew.summary()),
+                    reason=Reason.VERSION_SKEW.value,
+                    node=node.name,
+                    owner=OPERATORD_OWNER,
+                    to_state=None,
+                    detail=detail(skew=skew.summary()),
+                )
+            )
+    return Plan(tuple(actions), tuple(holds))
+
+
+def holds_cordon(node: Node) -> bool:
+    """True while a version-skew cordon must stay: operatord cordoned the node for skew and its
+    stack is still recorded as inconsistent (remediation must not uncordon it as "recovered")."""
+    owner = node.cordon_owner
+    condition = node.condition(CONDITION_STACK_CONSISTENT)
+    return (
+        owner is not None
+        and owner.is_operatord
+        and owner.reason == Reason.VERSION_SKEW.value
+        and condition is not None
+        and condition.status == "False"
+    )
+
+
+def _condition_update(node: Node, verdict: NodeVerdict) -> list[Action]:
+    status = "False" if verdict.outlier else "True"
+    message = verdict.summary()
+    current = node.condition(CONDITION_STACK_CONSISTENT)
+    if current is not None and current.status == status and current.message == message:
+        return []
+    if current is None and not verdict.outlier:
+        return []  # nothing to say about a node that has always been consistent
+    return [
+        SetStackCondition(
+            key=action_key("stack_condition", node.name, status, message),
+            reason=Reason.VERSION_SKEW.value if verdict.outlier else Reason.NODE_RECOVERED.value,
+            node=node.name,
+            consistent=not verdict.outlier,
+            message=message,
+        )
+    ]
+
+
+def _cordon_blocker(state: OperatordState, room: int) -> str | None:
+    if state.pause is not None:
+        return Reason.PAUSED.value
+    if state.breaker.open:
+        return Reason.BREAKER_OPEN.value
+    if room <= 0:
+        return Reason.FLEET_SICK.value
+    return None

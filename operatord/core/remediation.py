@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from operatord.core import guards
+from operatord.core.fleet import holds_cordon
 from operatord.core.health import HealthState, NodeEvent, transition
 from operatord.core.model import OPERATORD_OWNER
 from operatord.core.nodes import NodeView, build_views
@@ -303,6 +304,15 @@ def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
                         Reason.ESCALATED.value,
                         it.view.name,
                         detail(note="a human returns this node"),
+                        "uncordon",
+                    )
+                )
+            elif holds_cordon(it.view.node):
+                holds.append(
+                    Hold(
+                        Reason.VERSION_SKEW.value,
+                        it.view.name,
+                        detail(note="cordoned for version skew; its stack still differs from the pool"),
                         "uncordon",
                     )
                 )

@@ -63,6 +63,9 @@ class ApplyContext:
     # left `draining` and resumed next tick, until remediation.drain.timeout from its start. None:
     # drain to completion or the timeout in one go (the `operatord drain` command).
     drain_slice: timedelta | None = None
+    # The daemon's leadership and shutdown check, asked before each action: False skips the rest of
+    # the plan (a replica that lost its Lease, or got SIGTERM, starts nothing new). None: always go on.
+    keep_going: Callable[[], bool] | None = None
 
     @property
     def store(self) -> StateStore:
@@ -120,6 +123,12 @@ def apply_plan(plan: Plan, ctx: ApplyContext) -> list[Outcome]:
                 Outcome(action.key, action.kind, action.node, "would", action.reason, {"why": why})
             )
             continue
+        if ctx.keep_going is not None and not ctx.keep_going():
+            log.warning("action.skipped", why="stopping (shutdown or leadership lost)", **base)
+            outcomes.append(
+                Outcome(action.key, action.kind, action.node, "skipped", action.reason, {"why": "stopping"})
+            )
+            continue
         if action.node is not None and action.node in failed_nodes:
             outcomes.append(
                 Outcome(
@@ -162,10 +171,13 @@ def _extra(values: Mapping[str, Any], taken: Mapping[str, Any]) -> dict[str, Any
     return {(f"detail_{k}" if k in reserved else k): v for k, v in values.items()}
 
 
-def _event(
+def emit_event(
     ctx: ApplyContext, node: str, reason: str, message: str, *, warning: bool = True, action: str = ""
 ) -> None:
-    """Best effort: an Event that cannot be written is logged, never fails the action."""
+    """Best effort: an Event that cannot be written is logged, never fails the action. The message
+    names the runbook (`runbooks/<reason>.md`), so `kubectl describe node` points on-call at it."""
+    if "runbooks/" not in message:
+        message = f"{message} (runbooks/{reason}.md)"
     try:
         ctx.cluster.create_event(
             Event(
@@ -234,7 +246,7 @@ def _cordon(action: Cordon, ctx: ApplyContext) -> Outcome:
         action.to_state,
         note=str(action.detail.get("note") or ""),
     )
-    _event(
+    emit_event(
         ctx,
         action.node,
         action.reason,
@@ -256,7 +268,7 @@ def _drain(action: Drain, ctx: ApplyContext) -> Outcome:
         started = last.at if last is not None else now
     else:
         _history(ctx, node, NodeEvent.DRAIN_STARTED.value, action.reason, action.actor, action.to_state)
-        _event(ctx, node, action.reason, f"drain started by {action.actor}", action="Drain")
+        emit_event(ctx, node, action.reason, f"drain started by {action.actor}", action="Drain")
     options = ctx.policy.remediation.drain
     left = max(started + options.timeout - now, timedelta(0))
     budget = left if ctx.drain_slice is None else min(left, ctx.drain_slice)
@@ -280,7 +292,7 @@ def _drain(action: Drain, ctx: ApplyContext) -> Outcome:
             action.actor,
             transition(action.to_state, NodeEvent.DRAIN_COMPLETED),
         )
-        _event(
+        emit_event(
             ctx,
             node,
             action.reason,
@@ -303,7 +315,7 @@ def _drain(action: Drain, ctx: ApplyContext) -> Outcome:
         transition(action.to_state, NodeEvent.DRAIN_FAILED),
         note=report.status.value,
     )
-    _event(
+    emit_event(
         ctx,
         node,
         why,
@@ -354,7 +366,9 @@ def _uncordon(action: Uncordon, ctx: ApplyContext) -> Outcome:
             action.node, NodeCondition(CONDITION_AWAITING_REPAIR, "False", "Recovered", "uncordoned")
         )
     _history(ctx, action.node, NodeEvent.UNCORDONED.value, action.reason, action.actor, action.to_state)
-    _event(ctx, action.node, action.reason, f"uncordoned by {action.actor}", warning=False, action="Uncordon")
+    emit_event(
+        ctx, action.node, action.reason, f"uncordoned by {action.actor}", warning=False, action="Uncordon"
+    )
     return Outcome(action.key, action.kind, action.node, "applied" if changed else "unchanged", action.reason)
 
 
@@ -369,7 +383,7 @@ def _hand_off(action: HandOff, ctx: ApplyContext) -> Outcome:
         action.node, NodeCondition(CONDITION_AWAITING_REPAIR, "True", reason, message)
     )
     _history(ctx, action.node, NodeEvent.HANDED_OFF.value, action.fault, "operatord", action.to_state)
-    _event(ctx, action.node, action.reason, message, action="HandOff")
+    emit_event(ctx, action.node, action.reason, message, action="HandOff")
     return Outcome(
         action.key, action.kind, action.node, "applied", action.reason, {"runbook": action.runbook}
     )

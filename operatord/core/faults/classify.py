@@ -143,7 +143,8 @@ class Classifier:
     def _candidates(self, rec: Record, hints: frozenset[int] | None) -> list[CompiledRule]:
         if hints is None:
             return [r for r in self._ranked if r.prefilter.search(rec.message)]
-        return [r for r in self._ranked if r.index in hints]
+        n = len(self._catalog.rules)
+        return sorted((self._catalog.rules[i] for i in hints if i < n), key=_rank)
 
     def _start(self, rec: Record, hints: frozenset[int] | None) -> list[Finding]:
         self._versions(rec, hints)
@@ -236,6 +237,10 @@ class Classifier:
                 for name, value in m.groupdict().items():
                     if value:
                         self.versions[name] = value
+
+
+def _rank(rule: CompiledRule) -> tuple[int, int]:
+    return rule.sort_key
 
 
 def _first(groups: Mapping[str, str | None], name: str) -> str | None:

@@ -11,32 +11,36 @@ Memory is bounded by the number of distinct keys, not by the number of lines.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 from operatord.core.findings import Finding
 
 
 class Folder:
-    """Streaming fold: `add` returns the findings whose burst just closed; `close` the rest."""
+    """Streaming fold: `add` returns the findings whose burst just closed; `close` the rest.
+
+    An open burst is kept as its first finding plus a running count and last sighting, so a
+    repeat costs a dictionary lookup, not a new object (floods are the common case here).
+    """
 
     def __init__(self, silence: timedelta) -> None:
         self._silence = silence
-        self._open: dict[tuple[object, ...], Finding] = {}
+        self._open: dict[tuple[object, ...], _Burst] = {}
 
     def add(self, finding: Finding) -> list[Finding]:
         key = finding.fold_key
-        current = self._open.get(key)
-        if current is None:
-            self._open[key] = finding
+        burst = self._open.get(key)
+        if burst is None:
+            self._open[key] = _Burst(finding)
             return []
-        if _same_burst(current, finding, self._silence):
-            self._open[key] = current.folded(finding)
+        if burst.takes(finding, self._silence):
             return []
-        self._open[key] = finding
-        return [current]
+        self._open[key] = _Burst(finding)
+        return [burst.finding()]
 
     def close(self) -> list[Finding]:
-        out = list(self._open.values())
+        out = [b.finding() for b in self._open.values()]
         self._open.clear()
         return out
 
@@ -44,12 +48,33 @@ class Folder:
         return len(self._open)
 
 
-def _same_burst(current: Finding, repeat: Finding, silence: timedelta) -> bool:
-    last = current.last_seen or current.first_seen
-    start = repeat.first_seen or repeat.last_seen
-    if last is None or start is None:
+class _Burst:
+    __slots__ = ("count", "first", "last", "start")
+
+    def __init__(self, start: Finding) -> None:
+        self.start = start
+        self.count = start.count
+        self.first = start.first_seen or start.time
+        self.last = start.last_seen or start.first_seen or start.time
+
+    def takes(self, repeat: Finding, silence: timedelta) -> bool:
+        """Fold `repeat` in when it starts within `silence` of the last sighting (or either has no time)."""
+        start = repeat.first_seen or repeat.last_seen or repeat.time
+        if self.last is not None and start is not None and start - self.last > silence:
+            return False
+        self.count += repeat.count
+        end = repeat.last_seen or start
+        if start is not None and (self.first is None or start < self.first):
+            self.first = start
+        if end is not None and (self.last is None or end > self.last):
+            self.last = end
         return True
-    return start - last <= silence
+
+    def finding(self) -> Finding:
+        s = self.start
+        if self.count == s.count and self.first == s.first_seen and self.last == s.last_seen:
+            return s
+        return replace(s, count=self.count, first_seen=self.first, last_seen=self.last)
 
 
 def fold(findings: Iterable[Finding], silence: timedelta) -> list[Finding]:

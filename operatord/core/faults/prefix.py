@@ -9,6 +9,7 @@ any stack of them; one input line may carry several messages (`#012`), so it ret
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -71,6 +72,31 @@ _PREFIXES = (
 )
 
 
+_DIGITS = "0123456789"
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+# Which prefixes can start with which character: a line is only tried against those (a flood of
+# 800K lines makes every regex call count). Order within a bucket is the order of _PREFIXES.
+_FIRST_CHARS: dict[re.Pattern[str], str] = {
+    _CRI: _DIGITS,
+    _TALOS: _DIGITS + _UPPER + _LOWER + ":._-",
+    _KERN_WARNING: _LOWER,
+    _ISO: _DIGITS,
+    _SYSLOG: "ADFJMNOS",
+    _DMESG_T: "[",
+    _DMESG: "[",
+    _DMESG_X: _LOWER,
+    _KERN_LEVEL: "<",
+    _KERNEL_TAG: "k",
+    _VLLM: "(DIWEC",
+    _VLLM_WORKER: "(",
+}
+_BY_FIRST_CHAR: dict[str, tuple[re.Pattern[str], ...]] = {
+    c: tuple(p for p in _PREFIXES if c in _FIRST_CHARS[p])
+    for c in {ch for chars in _FIRST_CHARS.values() for ch in chars}
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One log message: `line` is the 1-based input line, `sub` its index among `#012` parts."""
@@ -93,7 +119,7 @@ def normalize(text: str, line: int, *, year: int | None = None) -> list[Record]:
             text, time, host = decoded
     for _ in range(MAX_PEELS):
         peeled = False
-        for prefix in _PREFIXES:
+        for prefix in _BY_FIRST_CHAR.get(text[:1], ()):
             m = prefix.match(text)
             if m is None or m.end() == 0:
                 continue
@@ -143,6 +169,16 @@ def _journal_json(text: str) -> tuple[str, datetime | None, str | None] | None:
 
 
 def parse_time(value: str, *, year: int | None = None) -> datetime | None:
+    """Memoised (a pure function; floods repeat the same stamp thousands of times): see _parse_time."""
+    return _parse_time_cached(value, year)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_time_cached(value: str, year: int | None) -> datetime | None:
+    return _parse_time(value, year=year)
+
+
+def _parse_time(value: str, *, year: int | None = None) -> datetime | None:
     """ISO, syslog (`Aug 30 11:43:09`, needs `year`) or `dmesg -T` stamps → aware UTC datetime.
 
     Stamps without a zone are taken as UTC (journald short-iso carries one; dmesg -T and

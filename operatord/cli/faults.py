@@ -83,7 +83,9 @@ def scan(
         sys.stderr.write(f"operatord: {err}\n")
         raise typer.Exit(int(ExitCode.USAGE)) from None
     if not files and sys.stdin.isatty():
-        sys.stderr.write("operatord: no input: pass log FILE... or pipe logs into `operatord faults scan -`\n")
+        sys.stderr.write(
+            "operatord: no input: pass log FILE... or pipe logs into `operatord faults scan -`\n"
+        )
         raise typer.Exit(int(ExitCode.USAGE))
     inputs = list(files or ["-"])
     results: list[StreamResult] = []

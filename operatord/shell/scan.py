@@ -103,7 +103,9 @@ class Scanner:
         first_line: int = 1,
     ) -> StreamScan:
         """An incremental scan of one growing stream (the agent's log sources)."""
-        return StreamScan(self, source=source, node=node, node_from_host=node_from_host, year=year, first_line=first_line)
+        return StreamScan(
+            self, source=source, node=node, node_from_host=node_from_host, year=year, first_line=first_line
+        )
 
     def candidate_lines(
         self, piece: bytes | bytearray, limit: int, first_line: int, follow_over: int
@@ -176,14 +178,18 @@ class StreamScan:
         first_line: int = 1,
     ) -> None:
         self._scanner = scanner
-        self._clf = Classifier(scanner.catalog, source=source, node=node, node_from_host=node_from_host, year=year)
+        self._clf = Classifier(
+            scanner.catalog, source=source, node=node, node_from_host=node_from_host, year=year
+        )
         self.next_line = first_line
         self.candidates = 0
         self._follow_over = 0
 
     def feed(self, buf: bytes | bytearray, limit: int | None = None) -> list[Finding]:
         end = len(buf) if limit is None else limit
-        lines, self._follow_over, newlines = self._scanner.candidate_lines(buf, end, self.next_line, self._follow_over)
+        lines, self._follow_over, newlines = self._scanner.candidate_lines(
+            buf, end, self.next_line, self._follow_over
+        )
         self.candidates += len(lines)
         out: list[Finding] = []
         for line in lines:

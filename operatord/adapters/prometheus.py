@@ -43,6 +43,7 @@ from operatord.policies.model import MetricNames, MetricsPolicy
 
 log = structlog.get_logger(__name__)
 
+DRIVER_LABEL = "DCGM_FI_DRIVER_VERSION"  # dcgm-exporter puts the driver version on every GPU series
 PART = "operatord_part"  # label that tells the value rows from the timestamp rows of one query
 ABORT_REASON = "abort"  # vLLM request_success_total{finished_reason="abort"}: the request failed
 _STATUS = re.compile(r"HTTP Status Code (\d{3})")
@@ -285,6 +286,29 @@ class PromMetrics:
             return Unknown(UnknownReason.QUERY_ERROR, str(err))
         found = {item.get("metric", {}).get("__name__") for item in raw}
         return {field_name: any(n in found for n in names) for field_name, names in wanted.items()}
+
+    def driver_versions(self, now: datetime) -> dict[str, str] | Unknown:
+        """Node → driver version from dcgm-exporter's DCGM_FI_DRIVER_VERSION label, in one query.
+
+        A node whose GPUs report two versions gets both, comma-joined (itself a skew to see).
+        """
+        names = spellings(self._policy.names.temperature)
+        hosts = dict.fromkeys((self._policy.node_label, "Hostname", "hostname"))
+        promql = f"count by ({', '.join([*hosts, DRIVER_LABEL])}) ({selector(names)})"
+        try:
+            raw = self._call(self._client.custom_query, promql, params={"time": f"{now.timestamp():.3f}"})
+        except _Outage as err:
+            return err.why
+        except _QueryError as err:
+            return Unknown(UnknownReason.QUERY_ERROR, str(err))
+        found: dict[str, set[str]] = {}
+        for item in raw:
+            labels = item.get("metric", {})
+            node = next((labels[h] for h in hosts if labels.get(h)), None)
+            version = labels.get(DRIVER_LABEL)
+            if node and version:
+                found.setdefault(node, set()).add(version)
+        return {node: ",".join(sorted(versions)) for node, versions in sorted(found.items())}
 
     def history(self, start: datetime, end: datetime, step: timedelta) -> LoadHistory:
         start = datetime.fromtimestamp(

@@ -8,14 +8,18 @@ condition and, with `fleet.cordon_outliers`, cordons).
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
-from operatord.cli.common import ExitCode, OutputFormat, print_json, print_table
+from operatord.cli.common import ExitCode, OutputFormat, context, print_json, print_table, worst
 from operatord.cli.kube import connect, live_policy, policy_json, unreachable
 from operatord.core.fleet import FleetReport, NodeVerdict, Reference, check_fleet, stack_of
+from operatord.core.metrics import Unknown
 from operatord.core.model import Node
+from operatord.policies.model import MetricsPolicy
 from operatord.ports.cluster import ClusterError
 
 app = typer.Typer(help="Fleet consistency: version skew across each pool.", no_args_is_help=True)
@@ -36,7 +40,7 @@ def versions(
 ) -> None:
     """Versions by pool: each pool's reference stack (pinned in the policy, else the strict majority) and the nodes that differ.
 
-    A component a node does not publish is shown as unknown, never as an outlier. See runbooks/version_skew.md.
+    Versions come from GPU Feature Discovery labels, status.nodeInfo, the agent's operatord.io/stack annotation and, when a Prometheus URL is set, dcgm-exporter's driver label. A component a node does not publish is shown as unknown, never as an outlier. See runbooks/version_skew.md.
     """
     wiring = connect(ctx)
     loaded = live_policy(ctx, wiring)
@@ -44,17 +48,37 @@ def versions(
         nodes = wiring.cluster.list_nodes().items
     except ClusterError as err:
         raise unreachable(err) from None
-    report = check_fleet(nodes, loaded.policy)
+    url = context(ctx).settings.prometheus_url or loaded.policy.metrics.prometheus_url
+    drivers, unknown = _dcgm_drivers(url, loaded.policy.metrics)
+    report = check_fleet(nodes, loaded.policy, drivers)
     if output == OutputFormat.JSON:
-        print_json({"policy": policy_json(loaded), **report_json(report, nodes)})
+        print_json({"policy": policy_json(loaded), **report_json(report, nodes, drivers), "unknown": unknown})
     else:
-        _print(report, nodes)
-    raise typer.Exit(int(ExitCode.FOUND if report.outliers else ExitCode.OK))
+        _print(report, nodes, drivers)
+        for gap in unknown:
+            sys.stdout.write(f"unknown: {gap}\n")
+    codes = [ExitCode.FOUND if report.outliers else ExitCode.OK]
+    codes += [ExitCode.UNREACHABLE] if unknown else []
+    raise typer.Exit(int(worst(*codes)))
 
 
-def report_json(report: FleetReport, nodes: tuple[Node, ...]) -> dict[str, Any]:
+def _dcgm_drivers(url: str | None, policy: MetricsPolicy) -> tuple[dict[str, str], list[str]]:
+    """dcgm-exporter's driver label per node, when a Prometheus is configured; else nothing to add."""
+    if url is None:
+        return {}, []
+    from operatord.adapters.prometheus import PromMetrics
+
+    found = PromMetrics(url, policy).driver_versions(datetime.now(UTC))
+    if isinstance(found, Unknown):
+        return {}, [f"driver versions from Prometheus {url}: {found.reason.value} {found.detail}".strip()]
+    return found, []
+
+
+def report_json(
+    report: FleetReport, nodes: tuple[Node, ...], drivers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The `fleet` object (also part of `operatord status -o json`)."""
-    stacks = {n.name: stack_of(n) for n in nodes}
+    stacks = {n.name: stack_of(n, (drivers or {}).get(n.name)) for n in nodes}
     return {
         "pools": [
             {
@@ -89,8 +113,8 @@ def _verdict_json(v: NodeVerdict, versions: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _print(report: FleetReport, nodes: tuple[Node, ...]) -> None:
-    stacks = {n.name: stack_of(n) for n in nodes}
+def _print(report: FleetReport, nodes: tuple[Node, ...], drivers: Mapping[str, str]) -> None:
+    stacks = {n.name: stack_of(n, drivers.get(n.name)) for n in nodes}
     for pool in report.pools:
         sys.stdout.write(f"pool {pool.pool}: {len(pool.nodes)} nodes, {len(pool.outliers)} outlier(s)\n")
         rows = [

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from operatord.core.cost import LoadHistory
-from operatord.core.metrics import MetricsSnapshot
+from operatord.core.metrics import MetricsSnapshot, Unknown
 
 
 class MetricsSource(Protocol):
@@ -29,4 +29,9 @@ class MetricsSource(Protocol):
 
     def history(self, start: datetime, end: datetime, step: timedelta) -> LoadHistory:
         """Fleet load between `start` and `end` at `step` resolution (for capacity and cost reports)."""
+        ...
+
+    def driver_versions(self, now: datetime) -> dict[str, str] | Unknown:
+        """Node → NVIDIA driver version as dcgm-exporter labels its series (one query), for the
+        fleet skew check; an Unknown when the source cannot be reached."""
         ...

@@ -37,6 +37,7 @@ class FakeMetrics:
     models: Sequence[str] = ()
     history_result: LoadHistory | None = None
     calls: list[tuple[str, datetime]] = field(default_factory=list)
+    drivers: dict[str, str] = field(default_factory=dict)  # node → driver version (dcgm label)
     _outage: Unknown | None = None
     _rows: dict[NodeSignal | ModelSignal, dict[str, Row]] = field(default_factory=dict)
 
@@ -86,6 +87,12 @@ class FakeMetrics:
             models=self.models,
             queries=queries,
         )
+
+    def driver_versions(self, now: datetime) -> dict[str, str] | Unknown:
+        self.calls.append(("driver_versions", now))
+        if self._outage is not None:
+            return self._outage
+        return dict(sorted(self.drivers.items()))
 
     def history(self, start: datetime, end: datetime, step: timedelta) -> LoadHistory:
         self.calls.append(("history", start))

@@ -105,3 +105,34 @@ def test_status_shows_the_skew(harness: Harness) -> None:
     assert "version skew: gpu-old (local-a100): driver 535.104.05 (pool: 545.23.08, majority)" in table.stdout
     body = json.loads(harness.cli("--policy", POLICY, "status", "-o", "json").stdout)
     assert body["fleet"]["outliers"] == ["gpu-lost", "gpu-old"]
+
+
+def test_driver_from_dcgm_when_gfd_labels_are_missing() -> None:
+    from operatord.testing.prometheus_server import FakeExporter, PrometheusServer
+
+    exporter = FakeExporter()
+    no_gfd = {
+        "nvidia.com/cuda.driver.major": "",
+        "nvidia.com/cuda.driver.minor": "",
+        "nvidia.com/cuda.driver.rev": "",
+    }
+    prom = PrometheusServer(exporter=exporter, scrape_interval_s=0.2)
+    with Harness(prom) as h:
+        for i, driver in enumerate(["550.54.15", "550.54.15", "550.54.15", "535.104.05"]):
+            obj = gpu_node(f"gpu-{i}")
+            obj["metadata"]["labels"].update(no_gfd)
+            h.kube.create(obj)
+            exporter.dcgm_node(f"gpu-{i}", gpus=8, extra_labels={"DCGM_FI_DRIVER_VERSION": driver})
+        prom.wait_scraped()
+        result = h.cli("--policy", POLICY, "fleet", "versions", "-o", "json")
+        assert result.returncode == 1, result.stdout + result.stderr
+        body = json.loads(result.stdout)
+        assert body["outliers"] == ["gpu-3"]
+        assert body["unknown"] == []
+        down = h.cli(
+            "--policy", POLICY, "--prometheus-url", "http://127.0.0.1:9", "fleet", "versions", "-o", "json"
+        )
+    assert down.returncode == 3
+    assert json.loads(down.stdout)["unknown"][0].startswith(
+        "driver versions from Prometheus http://127.0.0.1:9"
+    )

@@ -67,6 +67,7 @@ def seed(exporter: FakeExporter) -> None:
         temperature_c=65,
         power_w=350,
         per_gpu={2: {"fb_used_mib": 38_000, "fb_free_mib": 2_000}},
+        extra_labels={"DCGM_FI_DRIVER_VERSION": "550.54.15"},
     )
     exporter.dcgm_node(
         "gpu-lower",
@@ -75,6 +76,7 @@ def seed(exporter: FakeExporter) -> None:
         active=None,
         util_pct=80,
         per_gpu={3: {"xid": 79, "row_remap_failure": 1, "temperature_c": 91}},
+        extra_labels={"DCGM_FI_DRIVER_VERSION": "535.104.05"},
     )
     exporter.dcgm_node("gpu-nan", gpus=2, active=math.nan, util_pct=math.nan, temperature_c=math.nan)
     exporter.dcgm_node("gpu-stale", gpus=2, at=time.time() - 2 * STALE_LIMIT_S)

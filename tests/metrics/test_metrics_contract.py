@@ -23,6 +23,7 @@ def fake_backend() -> Backend:
     up.set_node("gpu-lower", gpu_util=0.8, gpus=4, xid_last=79)
     up.set_model("llama-underscore", requests_waiting=4, requests_running=6, kv_cache_usage=0.42)
     up.set_model("llama-legacy", requests_waiting=1, kv_cache_usage_legacy=0.66)
+    up.drivers.update({"gpu-upper": "550.54.15", "gpu-lower": "535.104.05"})
     down = FakeMetrics(policy=metrics_policy(), models=POLICY_MODELS)
     down.fail()
     return up, down
@@ -77,3 +78,9 @@ def test_queries_constant(backend: Backend) -> None:
     first = backend[0].snapshot(datetime.now(UTC))
     second = backend[0].snapshot(datetime.now(UTC))
     assert first.queries == second.queries > 1
+
+
+def test_driver_versions_by_node_whatever_the_host_label(backend: Backend) -> None:
+    now = datetime.now(UTC)
+    assert backend[0].driver_versions(now) == {"gpu-lower": "535.104.05", "gpu-upper": "550.54.15"}
+    assert isinstance(backend[1].driver_versions(now), Unknown)

@@ -34,7 +34,7 @@ EPILOG = (
 
 def parse_source(spec: str) -> LogSource:
     """`kmsg` | `journald` | `file:PATH` | `pods:DIR` → a log source (usage error otherwise)."""
-    from operatord.adapters.logs import FileTail, Journald, Kmsg, PodLogs  # noqa: PLC0415
+    from operatord.adapters.logs import FileTail, Journald, Kmsg, PodLogs
 
     kind, _, arg = spec.partition(":")
     if kind == "kmsg" and not arg:
@@ -100,13 +100,13 @@ def agent(
     CUDA, NCCL versions seen) and one Event per new burst. Positions are kept in
     STATE_DIR/agent-cursor.json, so a restart neither repeats nor loses findings.
     """
-    from operatord.adapters.logs import JsonCursorStore  # noqa: PLC0415
-    from operatord.cli.kube import connect, live_policy, unreachable  # noqa: PLC0415
-    from operatord.core.faults.catalog import Catalog  # noqa: PLC0415
-    from operatord.ports.cluster import ClusterError, NotFound  # noqa: PLC0415
-    from operatord.ports.logs import LogSourceError  # noqa: PLC0415
-    from operatord.shell.agent import Agent  # noqa: PLC0415
-    from operatord.shell.scan import Scanner  # noqa: PLC0415
+    from operatord.adapters.logs import JsonCursorStore
+    from operatord.cli.kube import connect, live_policy, unreachable
+    from operatord.core.faults.catalog import Catalog
+    from operatord.ports.cluster import ClusterError, NotFound
+    from operatord.ports.logs import LogSourceError
+    from operatord.shell.agent import Agent
+    from operatord.shell.scan import Scanner
 
     sources = [parse_source(s) for s in (source or default_sources())]
     wiring = connect(ctx)
@@ -155,8 +155,8 @@ def agent(
 
 
 def _nvml_probe(node: str, expected_gpus: int | None, *, required: bool) -> Probe | None:
-    from operatord.adapters.nvml import NvmlProbe, NvmlUnavailable  # noqa: PLC0415
-    from operatord.core.faults.probe import ProbeVerdict, judge  # noqa: PLC0415
+    from operatord.adapters.nvml import NvmlProbe, NvmlUnavailable
+    from operatord.core.faults.probe import ProbeVerdict, judge
 
     try:
         reader = NvmlProbe.open()

@@ -31,8 +31,8 @@ class ScanFormat(StrEnum):
 
 
 def _policy(ctx: typer.Context) -> LoadedPolicy:
-    from operatord.policies.load import PolicyError, load_policy  # noqa: PLC0415
-    from operatord.settings import DEFAULT_POLICY  # noqa: PLC0415
+    from operatord.policies.load import PolicyError, load_policy
+    from operatord.settings import DEFAULT_POLICY
 
     path = context(ctx).settings.policy or DEFAULT_POLICY
     try:
@@ -71,10 +71,10 @@ def scan(
 
     Examples:  operatord faults scan /var/log/kern.log      journalctl -k -o json | operatord faults scan -o jsonl
     """
-    from operatord.core.faults.catalog import Catalog  # noqa: PLC0415
-    from operatord.core.faults.correlate import correlate  # noqa: PLC0415
-    from operatord.core.faults.prefilter import PrefilterError  # noqa: PLC0415
-    from operatord.shell.scan import ScanInputError, Scanner  # noqa: PLC0415
+    from operatord.core.faults.catalog import Catalog
+    from operatord.core.faults.correlate import correlate
+    from operatord.core.faults.prefilter import PrefilterError
+    from operatord.shell.scan import ScanInputError, Scanner
 
     loaded = _policy(ctx)
     try:

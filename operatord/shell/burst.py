@@ -164,6 +164,18 @@ class BurstRunner:
         intent = new_intent(self._policy, model=model, replicas=replicas, reason=reason, now=now, seq=seq)
         if self._dry_run:
             return [self._dry_launch(intent, intents, now)]
+        first = next_attempt(intent, intents, self._policy, now, self._vcpu_quota())
+        if isinstance(first, Refusal):
+            # Refused by a cap, a quota stop or every offering backing off before anything could be
+            # sent: nothing to record (no AWS call will follow), so no intent is written.
+            log.warning(
+                "burst.launch_refused",
+                replicas=replicas,
+                model=model,
+                reason=first.reason.value,
+                **_safe(first.detail),
+            )
+            return [Outcome("launch_failed", first.reason.value, None, detail=first.detail)]
         intent = self._store.create(intent)
         log.info("burst.intent_created", intent=intent.id, replicas=replicas, model=model, reason=reason)
         intent, outcomes = self._launch_loop(intent, intents, now)

@@ -309,9 +309,28 @@ def _fmt_detail(d: dict[str, Any]) -> str:
 
 
 def plan(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
-    """What the next tick would do about nodes, with the reason for each action and each hold."""
+    """What the next tick would do (nodes, serving replicas, burst), with the reason for each action and hold.
+
+    Computed by the daemon's own decide() from the same sources (cluster, Prometheus, EC2); a source
+    that cannot be read is listed under `unknown` and whatever rests on it is held.
+    """
+    from operatord.cli.wiring import observer  # adapters only where they are needed
+    from operatord.core.decide import decide_detailed
+    from operatord.shell.observe import ObserveFailed
+
     s = _Session(ctx)
-    result = s.plan()
+    watcher, _ = observer(ctx, s.wiring, s.loaded)
+    try:
+        seen = watcher.observe(s.loaded.policy, s.now)
+    except ObserveFailed as err:
+        raise CliError(f"the Kubernetes API: {err}", ExitCode.UNREACHABLE) from None
+    finally:
+        watcher.close()
+    decision = decide_detailed(seen.snapshot, s.loaded.policy, s.now)
+    result = decision.plan
+    unknown = [
+        {"source": st.source, "kind": st.kind, "detail": st.error} for st in seen.statuses if not st.ok
+    ]
     if output == OutputFormat.JSON:
         print_json(
             {
@@ -319,10 +338,27 @@ def plan(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
                 "mode": s.loaded.policy.mode.value,
                 "at": s.now.isoformat(),
                 **_plan_json(result),
+                "demand_gpus": decision.demand_gpus,
+                "models": [
+                    {
+                        "model": m.model,
+                        "demand_tokens_per_s": m.demand,
+                        "forecast_tokens_per_s": m.forecast,
+                        "desired_replicas": m.desired_replicas,
+                        "local_replicas": m.local_replicas,
+                        "burst_replicas_needed": m.burst_replicas_needed,
+                        "burst_replicas_held": m.burst_replicas_held,
+                        "fast_path": m.fast_path,
+                    }
+                    for m in decision.models
+                ],
+                "unknown": unknown,
             }
         )
         return
     _print_plan(result)
+    for u in unknown:
+        sys.stdout.write(f"unknown: {u['source']} ({u['kind']}): {u['detail']}\n")
     sys.stdout.write(f"\nmode {s.loaded.policy.mode.value}: actions above it are only logged as 'would'\n")
 
 

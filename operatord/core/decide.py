@@ -274,7 +274,17 @@ def _without_unknown_workloads(
         Hold(Reason.METRICS_UNKNOWN.value, None, detail(model=name, note="replicas not read"), "set_replicas")
         for name in sorted(unknown & owned)
     ]
-    return Plan(kept, scaling.holds), holds
+    # Scaling saw these models as unknown too; one hold per model, the one that says why, is enough.
+    said = tuple(
+        h
+        for h in scaling.holds
+        if not (
+            h.reason == Reason.METRICS_UNKNOWN.value
+            and h.blocked == SetReplicas.kind
+            and h.detail.get("model") in unknown & owned
+        )
+    )
+    return Plan(kept, said), holds
 
 
 # -- burst reconcile -------------------------------------------------------------------------------

@@ -222,7 +222,9 @@ class Forecast(Strict):
         "holt", description="holt: double exponential smoothing of demand; none: purely reactive."
     )
     horizon: Duration | None = Field(
-        None, description="Look-ahead; default: the burst timeouts' boot-to-serving time."
+        None,
+        description="Look-ahead; default: the measured median request-to-serving time of the last ten "
+        "burst instances, else 10 minutes.",
     )
     alpha: float = Field(0.5, gt=0, le=1, description="Level smoothing.")
     beta: float = Field(0.3, gt=0, le=1, description="Trend smoothing.")

@@ -165,6 +165,7 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Req
             ["burst", "launch", "1", "--yes"],
             ["burst", "reconcile"],
             ["burst", "terminate", "--all", "--yes"],
+            ["run", "--once", "--listen", "127.0.0.1:0"],  # one controller tick, Lease included
         ]
         for args in commands:
             res = runner.invoke(app, args, env=env)
@@ -213,6 +214,8 @@ def test_every_request_operatord_made_is_granted(journal: tuple[list[Request], R
         ("create", "events"),
         ("patch", "deployments/scale"),
         ("get", "deployments/scale"),
+        ("create", "leases"),
+        ("update", "leases"),
     ]:
         assert needed in kinds, f"the representative run never did {needed}: {sorted(kinds)}"
 

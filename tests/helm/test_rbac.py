@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,6 +219,36 @@ def test_every_request_operatord_made_is_granted(journal: tuple[list[Request], R
         ("update", "leases"),
     ]:
         assert needed in kinds, f"the representative run never did {needed}: {sorted(kinds)}"
+
+
+def test_every_request_the_agent_made_is_granted(rendered: dict[str, Rendered], tmp_path: Path) -> None:
+    """`operatord agent --once` on a node with an Xid 79 line: it reads the policy, publishes the
+    finding (annotation, condition, Event); the agent's ServiceAccount must allow exactly that."""
+    r = rendered["default"]
+    with Harness(workdir=tmp_path) as h:
+        for _, doc in r.docs:
+            if doc["kind"] == "ConfigMap":
+                h.kube.create(doc)
+        h.kube.create(k.node("gpu-a17"))
+        log = tmp_path / "kern.log"
+        log.write_text(
+            "Nov 28 10:00:00 gpu-a17 kernel: NVRM: Xid (PCI:0000:91:00): 79, pid='<unknown>', "
+            "name=<unknown>, GPU has fallen off the bus.\n"
+        )
+        h.kube.requests.clear()
+        args = ["agent", "--node-name", "gpu-a17", "--source", f"file:{log}", "--once"]
+        res = CliRunner().invoke(app, [*args, "--state-dir", str(tmp_path), "--no-probe"], env=h.env())
+        structlog.reset_defaults()
+        assert res.exit_code == 0, (res.stdout, res.stderr)
+        requests = sorted({parse_request(m, p) for m, p in h.kube.requests if not p.startswith("/version")})
+    sa = r.one("ServiceAccount", "-agent")["metadata"]["name"]
+    docs = [d for _, d in r.docs]
+    assert [str(q) for q in requests if not granted(docs, sa, NAMESPACE, q)] == []
+    assert {(q.verb, q.resource) for q in requests} >= {
+        ("patch", "nodes/status"),
+        ("patch", "nodes"),
+        ("create", "events"),
+    }
 
 
 def test_the_agent_cannot_touch_pods_or_state(rendered: dict[str, Rendered]) -> None:

@@ -16,6 +16,8 @@ from helm_python import chart as hc
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "operatord"
 KUBE_VERSION = "1.33.0"  # a current Kubernetes; kubernetes-validate ships 1.25–1.37
+# Validated against the oldest the chart claims (Chart.yaml kubeVersion), a current and the newest.
+KUBE_VERSIONS = ("1.27.0", KUBE_VERSION, "1.37.0")
 RELEASE = "ops"
 NAMESPACE = "operatord"
 

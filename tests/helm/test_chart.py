@@ -10,7 +10,7 @@ from typing import Any
 import kubernetes_validate as kv
 import pytest
 import yaml
-from chartkit import CHART, KUBE_VERSION, ROOT, VALUE_SETS, Rendered
+from chartkit import CHART, KUBE_VERSION, KUBE_VERSIONS, ROOT, VALUE_SETS, Rendered
 from helm_python import HelmValuesError
 from helm_python import chart as hc
 
@@ -27,16 +27,17 @@ def test_lint_reports_no_errors_or_warnings(name: str) -> None:
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
 
+@pytest.mark.parametrize("version", KUBE_VERSIONS)
 @pytest.mark.parametrize("name", list(VALUE_SETS))
 def test_every_core_manifest_is_valid_kubernetes_in_strict_mode(
-    rendered: dict[str, Rendered], name: str
+    rendered: dict[str, Rendered], name: str, version: str
 ) -> None:
     checked = 0
     for path, doc in rendered[name].docs:
         if doc["kind"] in CRD_KINDS:
             continue
         try:
-            kv.validate(doc, KUBE_VERSION, strict=True)
+            kv.validate(doc, version, strict=True)
         except kv.ValidationError as err:
             pytest.fail(f"{path}: {doc['kind']}/{doc['metadata']['name']}: {err.message} at {list(err.path)}")
         checked += 1

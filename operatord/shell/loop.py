@@ -135,6 +135,7 @@ class Daemon:
         self._last_tick_at: datetime | None = None
         self._ready = False
         self._lock = threading.Lock()
+        self._set_caps()
 
     # -- the tick ----------------------------------------------------------------------------------
 

@@ -125,6 +125,7 @@ class Reason(StrEnum):
     HUMAN_REQUEST = "human_request"  # `operatord burst launch|terminate` by a person
     DRAIN_TIMEOUT = "drain_timeout"  # serving pods did not leave a burst node in time
     TERMINATE_TIMEOUT = "terminate_timeout"  # EC2 still reports an instance running after terminate
+    NODE_LOST = "node_lost"  # a burst instance stopped or vanished, or its serving Node was deleted, outside operatord
     VERSION_SKEW = "version_skew"
     # node remediation (issue 4)
     TOLERATING = "tolerating"  # a non-fatal node fault inside its class's toleration window

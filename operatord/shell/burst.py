@@ -312,7 +312,14 @@ class BurstRunner:
         out: list[Outcome] = []
         if self._dry_run:
             if step.terminate:
-                out.append(Outcome("would_terminate", _last_reason(step.intent), intent.id, step.terminate))
+                out.append(
+                    Outcome(
+                        "would_terminate",
+                        _last_reason(step.intent, step.terminate),
+                        intent.id,
+                        step.terminate,
+                    )
+                )
             if step.resume_launch:
                 out.append(Outcome("would_resume_launch", "reconcile", intent.id))
             return out
@@ -337,9 +344,11 @@ class BurstRunner:
                 "burst.instances_terminated",
                 intent=intent.id,
                 instances=list(step.terminate),
-                reason=_last_reason(current),
+                reason=_last_reason(current, step.terminate),
             )
-            out.append(Outcome("terminated", _last_reason(current), intent.id, step.terminate))
+            out.append(
+                Outcome("terminated", _last_reason(current, step.terminate), intent.id, step.terminate)
+            )
         if step.resume_launch:
             current, more = self._launch_loop(current, intents, now)
             out.extend(more)
@@ -475,8 +484,14 @@ class BurstRunner:
         log.info("burst.instances_terminated", intent=intent.id, instances=[instance_id])
 
 
-def _last_reason(intent: Intent) -> str:
-    return intent.history[-1].reason if intent.history else intent.reason
+def _last_reason(intent: Intent, instance_ids: Sequence[str] = ()) -> str:
+    """The stable reason to report: the latest transition of one of `instance_ids` (any instance
+    when none are given), else the intent's own reason."""
+    wanted = set(instance_ids)
+    for t in reversed(intent.history):
+        if not wanted or t.subject in wanted:
+            return t.reason
+    return intent.reason
 
 
 def _safe(detail: Mapping[str, object]) -> dict[str, object]:

@@ -231,3 +231,38 @@ def test_finished_intents_are_kept_48h_for_spend_accounting() -> None:
     assert not collectable(done, NOW + timedelta(hours=47))
     assert collectable(done, NOW + timedelta(hours=48))
     assert not collectable(intent, NOW + timedelta(days=10))  # live: never
+
+
+def test_a_serving_instance_whose_node_was_deleted_is_finished_as_node_lost() -> None:
+    policy = a_policy()
+    intent = an_intent(state=BurstState.SERVING, launched_ago=timedelta(hours=1))
+    iid = intent.instances[0].instance_id
+    step = reconcile_intent(intent, cloud_of(intent), {}, policy, NOW)
+    assert step.intent.instances[0].state is BurstState.DRAINING
+    assert step.intent.history[-1].reason == "node_lost"
+    done = reconcile_intent(step.intent, cloud_of(intent), {}, policy, NOW + timedelta(seconds=30))
+    assert done.terminate == (iid,)
+    assert done.intent.history[-1].reason == "node_lost"  # the exit keeps the reason it started with
+
+
+def test_a_stopped_instance_is_terminated_and_the_reason_carries_to_terminated() -> None:
+    policy = a_policy()
+    intent = an_intent(state=BurstState.SERVING, launched_ago=timedelta(hours=1))
+    iid = intent.instances[0].instance_id
+    node = {iid: NodeView("n1", iid, False, 8, 0)}
+    step = reconcile_intent(intent, cloud_of(intent, "stopped"), node, policy, NOW)
+    assert (step.terminate, step.delete_nodes) == ((iid,), ("n1",))
+    assert step.intent.history[-1].reason == "node_lost"
+    gone = reconcile_intent(step.intent, cloud_of(intent, "terminated"), {}, policy, NOW + timedelta(minutes=1))
+    assert gone.intent.instances[0].state is BurstState.TERMINATED
+    assert gone.intent.history[-1].reason == "node_lost"
+
+
+def test_a_finished_drain_terminates_for_the_reason_it_started() -> None:
+    policy = a_policy()
+    intent = an_intent(state=BurstState.SERVING, launched_ago=timedelta(hours=1))
+    iid = intent.instances[0].instance_id
+    draining = intent.instance_moved(iid, BurstState.DRAINING, NOW, "supply_over_demand")
+    step = reconcile_intent(draining, cloud_of(intent), {iid: NodeView("n1", iid, True, 8, 0)}, policy, NOW)
+    assert step.terminate == (iid,)
+    assert step.intent.history[-1].reason == "supply_over_demand"

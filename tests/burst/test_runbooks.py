@@ -39,6 +39,7 @@ BURST_REASONS = [
     Reason.COOLDOWN,
     Reason.STABILIZING,
     Reason.HUMAN_REQUEST,
+    Reason.NODE_LOST,
 ]
 
 

@@ -96,7 +96,8 @@ TRANSITIONS: dict[BurstState, frozenset[BurstState]] = {
     ),
     _S.SERVING: frozenset(
         {
-            _S.DRAINING,  # scale-in chose it, its lifetime expired, or the spend cap was reached
+            _S.DRAINING,  # scale-in chose it, its lifetime expired, the spend cap was reached, or its Node was deleted
+            _S.TERMINATING,  # EC2 reports it stopped (by a person or AWS): nothing serves there to drain
             _S.TERMINATED,  # EC2 reports the instance gone (the replicas on it were lost)
         }
     ),

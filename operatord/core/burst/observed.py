@@ -13,6 +13,7 @@ from operatord.core.burst.intent import AttemptOutcome
 
 # EC2 instance-state names (pending, running, shutting-down, terminated, stopping, stopped).
 GONE_STATES = frozenset({"shutting-down", "terminated"})
+STOPPED_STATES = frozenset({"stopping", "stopped"})
 
 
 @dataclass(frozen=True, slots=True)

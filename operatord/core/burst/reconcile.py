@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from operatord.core.burst.intent import AttemptOutcome, InstanceRecord, Intent
 from operatord.core.burst.launch import adopt
 from operatord.core.burst.lifecycle import BurstState, deadline
-from operatord.core.burst.observed import CloudInstance, NodeView
+from operatord.core.burst.observed import STOPPED_STATES, CloudInstance, NodeView
 from operatord.policies.model import Policy
 from operatord.vocab import Reason
 
@@ -154,15 +154,24 @@ def _advance(
     burst = policy.burst
     assert burst is not None
     iid = rec.instance_id
+    state = rec.state
+    leaving = state in (BurstState.TERMINATING, BurstState.TERMINATE_FAILED)
     vanished = cloud is None and now - rec.launched_at >= burst.timeouts.launch
     if (cloud is not None and cloud.gone) or vanished:
-        intent = intent.instance_moved(iid, BurstState.TERMINATED, now, "ec2 reports it gone")
+        # Asked for (terminating): the reason it was terminated; otherwise it was lost under us.
+        why = _reason_into(intent, iid, BurstState.TERMINATING) if leaving else Reason.NODE_LOST.value
+        intent = intent.instance_moved(iid, BurstState.TERMINATED, now, why)
         return intent, [], [node.name] if node is not None else []
+    if cloud is not None and cloud.state in STOPPED_STATES and not leaving:
+        # Stopped by a person or by AWS: it serves nothing and its Node is NotReady; finish it.
+        intent = intent.instance_moved(iid, BurstState.TERMINATING, now, Reason.NODE_LOST.value)
+        return intent, [iid], [node.name] if node is not None else []
 
-    state = rec.state
     if state in (BurstState.TERMINATING, BurstState.TERMINATE_FAILED):
         if state is BurstState.TERMINATE_FAILED:
-            intent = intent.instance_moved(iid, BurstState.TERMINATING, now, "retrying terminate")
+            intent = intent.instance_moved(
+                iid, BurstState.TERMINATING, now, _reason_into(intent, iid, BurstState.TERMINATING)
+            )
         else:
             due = deadline(state, requested_at=None, state_since=rec.state_since, policy=burst)
             if due is not None and now >= due:
@@ -186,25 +195,42 @@ def _advance(
             state_since=current.state_since,
             policy=burst,
         )
-        why = Reason.INSTANCE_EXPIRED if expired else (_TIMEOUT_REASON[state] if due and now >= due else None)
-        if why is not None:
-            intent = intent.instance_moved(iid, BurstState.TERMINATING, now, why.value)
+        cause = (
+            Reason.INSTANCE_EXPIRED if expired else (_TIMEOUT_REASON[state] if due and now >= due else None)
+        )
+        if cause is not None:
+            intent = intent.instance_moved(iid, BurstState.TERMINATING, now, cause.value)
             return intent, [iid], [node.name] if node is not None else []
         return intent, [], []
     if state is BurstState.SERVING:
         if expired:
             intent = intent.instance_moved(iid, BurstState.DRAINING, now, Reason.INSTANCE_EXPIRED.value)
+        elif node is None:
+            # Its Node object was deleted (by a person, or the node lifecycle controller): the
+            # capacity is gone although EC2 still runs it; stop paying for it.
+            intent = intent.instance_moved(iid, BurstState.DRAINING, now, Reason.NODE_LOST.value)
         return intent, [], []
     if state is BurstState.DRAINING:
         due = deadline(state, requested_at=None, state_since=current.state_since, policy=burst)
         if node is None or node.serving_pods == 0:
-            intent = intent.instance_moved(iid, BurstState.TERMINATING, now, "no serving pods left")
+            # Its pods are gone: finish for the reason the drain started (scale-in, expiry, spend cap).
+            why = _reason_into(intent, iid, BurstState.DRAINING)
+            intent = intent.instance_moved(iid, BurstState.TERMINATING, now, why)
         elif due is not None and now >= due:
             intent = intent.instance_moved(iid, BurstState.TERMINATING, now, Reason.DRAIN_TIMEOUT.value)
         else:
             return intent, [], []
         return intent, [iid], [node.name] if node is not None else []
     return intent, [], []
+
+
+def _reason_into(intent: Intent, instance_id: str, state: BurstState) -> str:
+    """The reason of the latest transition of `instance_id` into `state` (the stable reason a
+    multi-step exit carries through to its end)."""
+    for t in reversed(intent.history):
+        if t.subject == instance_id and t.target is state:
+            return t.reason
+    return intent.reason
 
 
 def _observed_boot_state(state: BurstState, node: NodeView | None) -> BurstState:

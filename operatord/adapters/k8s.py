@@ -114,6 +114,10 @@ class KubeClusterApi:
         return client.CoordinationV1Api(self._client)
 
     @cached_property
+    def _authz(self) -> client.AuthorizationV1Api:
+        return client.AuthorizationV1Api(self._client)
+
+    @cached_property
     def _custom(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self._client)
 
@@ -378,6 +382,34 @@ class KubeClusterApi:
             }
         )
         self._call(self._core.create_namespaced_event, event.namespace, body)
+
+    # ------------------------------------------------------------------ access (doctor)
+    def can_i(
+        self,
+        verb: str,
+        resource: str,
+        *,
+        group: str = "",
+        namespace: str | None = None,
+        subresource: str = "",
+        name: str = "",
+    ) -> tuple[bool, str]:
+        """SelfSubjectAccessReview: may this client's identity do it? (allowed, the API's reason)."""
+        attrs: Raw = {"verb": verb, "resource": resource, "group": group}
+        if namespace:
+            attrs["namespace"] = namespace
+        if subresource:
+            attrs["subresource"] = subresource
+        if name:
+            attrs["name"] = name
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attrs},
+        }
+        raw = self._call(self._authz.create_self_subject_access_review, body)
+        status = raw.get("status") or {}
+        return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
 
     # ------------------------------------------------------------------ leases
     def get_lease(self, namespace: str, name: str) -> Lease:

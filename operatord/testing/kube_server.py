@@ -21,7 +21,9 @@ store with a global resourceVersion and implements, for the kinds in `KINDS`:
   count is the most pods it has selected, kept in status.expectedPods): no disruption
   allowed → 429; more than one PDB selecting the pod → 500 (what Kubernetes answers);
   `dryRun=All` evicts nothing;
-* Leases, ConfigMaps, Events and namespaces as ordinary objects.
+* Leases, ConfigMaps, Events and namespaces as ordinary objects;
+* SelfSubjectAccessReview (POST authorization.k8s.io/v1): allowed, unless a test lists the
+  attributes in `denied` (for `operatord doctor`).
 
 Simplifications (documented, deliberate): no controllers (a Deployment's status.replicas moves
 only when a test sets it; an evicted or deleted pod disappears at once, as if its grace period
@@ -404,6 +406,9 @@ class KubeStandIn:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # SelfSubjectAccessReview answers: everything is allowed (there is no RBAC here) except the
+        # (verb, group, resource, subresource) tuples a test puts in this set ("" for core/none).
+        self.denied: set[tuple[str, str, str, str]] = set()
 
     # ---- lifecycle
     def start(self) -> None:
@@ -607,6 +612,25 @@ def _route(path: str) -> _Route:
     return _Route(kind, ns, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
 
 
+_ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+
+def _access_review(st: KubeStandIn, body: Any) -> Obj:
+    """SelfSubjectAccessReview: `status.allowed` unless the attributes are in `st.denied`."""
+    attrs = ((body or {}).get("spec") or {}).get("resourceAttributes") or {}
+    key = (
+        str(attrs.get("verb", "")),
+        str(attrs.get("group", "")),
+        str(attrs.get("resource", "")),
+        str(attrs.get("subresource", "")),
+    )
+    allowed = key not in st.denied
+    status: Obj = {"allowed": allowed}
+    if not allowed:
+        status["reason"] = "denied by the test harness"
+    return {**(body or {}), "status": status}
+
+
 class _Handler(BaseHTTPRequestHandler):
     standin: KubeStandIn
     protocol_version = "HTTP/1.1"
@@ -648,6 +672,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(failure.code, reason, failure.message)
             if split.path.rstrip("/") == "/version":
                 self._send(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-operatord-standin"})
+                return
+            if method == "POST" and split.path.rstrip("/") == _ACCESS_REVIEW_PATH:
+                self._send(201, _access_review(st, body))
                 return
             route = _route(split.path)
             if method == "GET" and route.name is None and params.get("watch") in ("true", "1"):

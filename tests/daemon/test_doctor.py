@@ -1,0 +1,121 @@
+"""`operatord doctor` against the shared harness: every check passes on a well-set-up cluster, and
+each failure is one line saying what to do, with exit 1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from operatord.testing import kubeobjects as k
+from operatord.testing.harness import Harness
+from operatord.testing.moto_server import MotoServer
+from operatord.testing.prometheus_server import FakeExporter, PrometheusServer
+
+from .conftest import MODEL, policy_doc
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Site:
+    h: Harness
+    exporter: FakeExporter
+    prom: PrometheusServer
+    doc: dict[str, Any]
+    dir: Path
+
+    def doctor(self, doc: dict[str, Any] | None = None, **env: str) -> tuple[int, dict[str, Any]]:
+        path = self.dir / "policy.yaml"
+        path.write_text(yaml.safe_dump(doc or self.doc))
+        result = self.h.cli("--policy", str(path), "doctor", "-o", "json", env=env)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result.returncode, json.loads(result.stdout)
+
+
+def checks(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in body["checks"]}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    exporter = FakeExporter()
+    exporter.dcgm_node("gpu-00")
+    exporter.vllm_model(MODEL, generation_tokens_per_s=100, requests_per_s=1)
+    prom = PrometheusServer(exporter=exporter, scrape_interval_s=0.2)
+    aws = MotoServer()
+    with Harness(prom, aws) as h:
+        ec2 = aws.client()
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        sid = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24", AvailabilityZone="us-east-1a")["Subnet"][
+            "SubnetId"
+        ]
+        ec2.create_launch_template(
+            LaunchTemplateName="operatord-gpu-burst", LaunchTemplateData={"ImageId": "ami-12c6146b"}
+        )
+        h.seed([k.node("gpu-00"), k.workload("vllm-70b", replicas=1)])
+        doc = policy_doc(subnets=[{"id": sid, "availability_zone": "us-east-1a"}], vcpu_quota=384)
+        doc["faults"] = {"rules": [str(ROOT / "policies/faults/*.yaml")]}
+        prom.wait_scraped(2)
+        yield Site(h, exporter, prom, doc, tmp_path_factory.mktemp("doctor"))
+
+
+def test_a_ready_cluster_passes_every_check(site: Site) -> None:
+    code, body = site.doctor()
+    failing = {n: c for n, c in checks(body).items() if not c["ok"]}
+    assert failing == {}
+    assert code == 0
+    names = set(checks(body))
+    assert {
+        "kubernetes.api",
+        "policy",
+        "rbac.remediation",
+        "rbac.leader_election",
+        "rbac.scaling.llama-70b",
+    } <= names
+    assert {"prometheus.reachable", "prometheus.metrics", "aws.credentials", "aws.launch_template"} <= names
+    assert {"aws.offerings", "aws.quota", "aws.dry_run"} <= names
+    assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in checks(body)["prometheus.metrics"]["detail"]
+
+
+def test_missing_rbac_is_one_failing_line_naming_the_verb(site: Site) -> None:
+    site.h.kube.denied.add(("create", "", "pods", "eviction"))
+    try:
+        code, body = site.doctor()
+        table = site.h.cli("--policy", str(site.dir / "policy.yaml"), "doctor")
+    finally:
+        site.h.kube.denied.clear()
+    assert code == 1
+    line = checks(body)["rbac.remediation"]
+    assert not line["ok"]
+    assert "create pods/eviction" in line["detail"]
+    assert "Helm chart" in line["fix"]
+    assert [n for n, c in checks(body).items() if not c["ok"]] == ["rbac.remediation"]
+    assert table.returncode == 1
+    assert "rbac.remediation" in table.stdout
+    assert "FAIL" in table.stdout
+
+
+def test_aws_problems_say_what_to_do(site: Site) -> None:
+    doc = json.loads(json.dumps(site.doc))
+    doc["burst"]["launch_template"] = {"name": "no-such-template"}
+    doc["burst"]["vcpu_quota"] = 8
+    code, body = site.doctor(doc)
+    assert code == 1
+    found = checks(body)
+    assert not found["aws.launch_template"]["ok"]
+    assert "docs/aws.md" in found["aws.launch_template"]["fix"]
+    assert not found["aws.quota"]["ok"]
+    assert "below one instance" in found["aws.quota"]["detail"]
+
+
+def test_prometheus_unreachable_or_unset_fails_its_line_only(site: Site) -> None:
+    code, body = site.doctor(None, OPERATORD_PROMETHEUS_URL="http://127.0.0.1:9")
+    assert code == 1
+    failing = [n for n, c in checks(body).items() if not c["ok"]]
+    assert failing == ["prometheus.reachable"]

@@ -171,6 +171,22 @@ def _cordoned_by_operatord(now: datetime, cls: FaultClass, ago: timedelta) -> di
     }
 
 
+def _cordoned_nonfatal(now: datetime) -> dict[str, Any]:
+    """gpu-a17 with an NVLink error (a node fault that asks for a drain, not fatal) seen 12 minutes
+    ago, past its 5-minute toleration, and cordoned by operatord 5 minutes ago."""
+    f = FaultClass.GPU_NVLINK_ERROR
+    return {
+        "unschedulable": True,
+        "findings": [_finding(f, now, fatal=False, ago=timedelta(minutes=12))],
+        "annotations": {
+            **_cordoned_by_operatord(now, f, timedelta(minutes=5)),
+            ANNOTATION_HISTORY: _history(
+                now, (timedelta(minutes=5), "fault_confirmed", f.value, "operatord", HealthState.CORDONED)
+            ),
+        },
+    }
+
+
 def cordoned(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime) -> None:
     """gpu-a17 was cordoned by operatord for its fatal fault one minute ago; the drain is next."""
     f = FaultClass.GPU_FALLEN_OFF_BUS
@@ -281,32 +297,30 @@ def unmanaged_pod(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime
 
 
 def spacing(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime) -> None:
-    """gpu-b02 finished draining 2 minutes ago (awaiting repair); gpu-a17 is cordoned for a new fault."""
-    cordoned(kube, policy, now)
+    """gpu-b02's drain started 4 minutes ago (done, awaiting repair); gpu-a17 is cordoned for an
+    NVLink error and waits for `remediation.drain_spacing` before its own drain."""
     f = FaultClass.GPU_ECC_UNCORRECTABLE
-    kube.update(
-        k.node(
-            "gpu-b02",
-            unschedulable=True,
-            findings=[_finding(f, now, ago=timedelta(minutes=9))],
-            annotations={
-                **_cordoned_by_operatord(now, f, timedelta(minutes=8)),
-                ANNOTATION_HISTORY: _history(
-                    now,
-                    (timedelta(minutes=8), "fault_confirmed", f.value, "operatord", HealthState.CORDONED),
-                    (timedelta(minutes=7), "drain_started", f.value, "operatord", HealthState.DRAINING),
-                    (timedelta(minutes=2), "drain_completed", f.value, "operatord", HealthState.DRAINED),
-                    (
-                        timedelta(minutes=2),
-                        "handed_off",
-                        "awaiting_repair",
-                        "operatord",
-                        HealthState.AWAITING_REPAIR,
-                    ),
+    b02 = {
+        "unschedulable": True,
+        "findings": [_finding(f, now, ago=timedelta(minutes=6))],
+        "annotations": {
+            **_cordoned_by_operatord(now, f, timedelta(minutes=5)),
+            ANNOTATION_HISTORY: _history(
+                now,
+                (timedelta(minutes=5), "fault_confirmed", f.value, "operatord", HealthState.CORDONED),
+                (timedelta(minutes=4), "drain_started", f.value, "operatord", HealthState.DRAINING),
+                (timedelta(minutes=2), "drain_completed", f.value, "operatord", HealthState.DRAINED),
+                (
+                    timedelta(minutes=2),
+                    "handed_off",
+                    "awaiting_repair",
+                    "operatord",
+                    HealthState.AWAITING_REPAIR,
                 ),
-            },
-        )
-    )
+            ),
+        },
+    }
+    _base(kube, policy, now, **{"gpu-a17": _cordoned_nonfatal(now), "gpu-b02": b02})
 
 
 def escalated(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime) -> None:
@@ -349,21 +363,34 @@ def escalated(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime) ->
 
 
 def min_healthy(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime) -> None:
-    """gpu-b01 and gpu-b02 are cordoned by a person for maintenance; operatord cordoned gpu-a17 for
-    a fatal fault and wants to drain it (that would leave 56 of 80 GPUs serving, under 75 %)."""
-    cordoned(kube, policy, now)
-    for name in ("gpu-b01", "gpu-b02"):
-        kube.update(
-            k.node(
-                name,
-                unschedulable=True,
-                annotations={
-                    ANNOTATION_CORDONED_BY: "human:alice",
-                    ANNOTATION_CORDON_REASON: "BMC firmware update",
-                    ANNOTATION_CORDONED_AT: (now - timedelta(hours=1)).isoformat(),
-                },
-            )
-        )
+    """gpu-b01…gpu-b03 were drained by a person for maintenance; gpu-a17 is cordoned for an NVLink
+    error. Draining it would leave 48 of 80 GPUs serving, under the 75 % floor."""
+    human = {
+        "unschedulable": True,
+        "annotations": {
+            ANNOTATION_CORDONED_BY: "human:alice",
+            ANNOTATION_CORDON_REASON: "BMC firmware update",
+            ANNOTATION_CORDONED_AT: (now - timedelta(hours=1)).isoformat(),
+            ANNOTATION_HISTORY: _history(
+                now,
+                (timedelta(hours=1), "cordoned", "manual_drain", "human:alice", None),
+                (timedelta(minutes=59), "human_drain", "manual_drain", "human:alice", HealthState.DRAINING),
+                (
+                    timedelta(minutes=50),
+                    "drain_completed",
+                    "manual_drain",
+                    "human:alice",
+                    HealthState.DRAINED,
+                ),
+            ),
+        },
+    }
+    _base(
+        kube,
+        policy,
+        now,
+        **{"gpu-a17": _cordoned_nonfatal(now), **dict.fromkeys(("gpu-b01", "gpu-b02", "gpu-b03"), human)},
+    )
 
 
 def awaiting_capacity(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime) -> None:

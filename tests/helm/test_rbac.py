@@ -5,6 +5,7 @@ controller's ServiceAccount by the rendered chart."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,7 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Req
     """Run a representative set of on-call commands and the daemon's scaling write against the
     harness, with the policy the chart renders; yield what the API stand-in saw."""
     aws = MotoServer()
+    aws_actions.clear()
     with Harness(aws, workdir=tmp_path_factory.mktemp("rbac")) as h:
         ec2 = aws.client()
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -149,6 +151,7 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Req
         h.kube.create(k.pdb("vllm", namespace="llm", match_labels={"app": "vllm"}, max_unavailable=1))
         h.kube.create(k.workload("vllm-r1-70b", namespace="llm", replicas=1))
         h.kube.requests.clear()
+        seeded_calls = len(aws.calls())  # the VPC, subnet and launch template made above
 
         runner = CliRunner()
         env = {**h.env(), "USER": "oncall"}
@@ -191,10 +194,37 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Req
         )
         outcomes = apply_plan(Plan((action,)), ApplyContext(cluster, NAMESPACE, loaded.policy, Mode.FULL))
         assert [o.status for o in outcomes] == ["applied"]
+        journal = [parse_request(m, p) for m, p in h.kube.requests if not p.startswith("/version")]
+        aws_actions.update(c.action for c in aws.calls()[seeded_calls:])
         try:
-            yield [parse_request(m, p) for m, p in h.kube.requests if not p.startswith("/version")], r
+            yield journal, r
         finally:
             structlog.reset_defaults()
+
+
+aws_actions: set[str] = set()  # EC2/Service Quotas actions moto saw during the journal run
+
+
+def test_iam_policy_in_the_chart_readme_allows_every_aws_call_and_nothing_broad(
+    journal: tuple[list[Request], Rendered],
+) -> None:
+    readme = (CHART / "README.md").read_text()
+    block = readme[readme.index("Least-privilege IAM policy") :]
+    policy = json.loads(
+        block[block.index("```json") + len("```json") : block.index("```", block.index("```json") + 7)]
+    )
+    allowed: set[str] = set()
+    for st in policy["Statement"]:
+        assert st["Effect"] == "Allow"
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        assert not any("*" in a for a in actions), st["Sid"]
+        allowed.update(a.split(":", 1)[1] for a in actions)
+        if {"ec2:TerminateInstances", "ec2:CreateTags", "ec2:RunInstances"} & set(actions) and st[
+            "Sid"
+        ] != "LaunchFromTemplate":
+            assert "Condition" in st, f"{st['Sid']}: a write on instances without a tag condition"
+    assert "RunInstances" in aws_actions  # the run launched and terminated for real
+    assert sorted(aws_actions - allowed) == []
 
 
 def test_every_request_operatord_made_is_granted(journal: tuple[list[Request], Rendered]) -> None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import botocore.exceptions
 import typer
 
-from operatord.cli.common import CliError, ExitCode, OutputFormat, print_json, print_table, worst
+from operatord.cli.common import CliError, ExitCode, OutputFormat, context, print_json, print_table, worst
 from operatord.cli.kube import Wiring, connect, live_policy, policy_json, unreachable
 from operatord.core.burst.caps import instance_type, usage
 from operatord.core.burst.intent import Intent
@@ -73,8 +73,6 @@ class _Setup:
         if self.policy.burst is None:
             raise CliError(f"{self.loaded.source}: the policy has no burst section", ExitCode.USAGE)
         self.burst: BurstPolicy = self.policy.burst
-        from operatord.cli.common import context  # noqa: PLC0415
-
         settings = context(ctx).settings
         region = settings.aws_region or self.burst.region
         self.capacity = _ec2(self.policy, region, settings.aws_profile)
@@ -91,7 +89,7 @@ class _Setup:
 
 
 def _ec2(policy: Policy, region: str, profile: str | None) -> Any:
-    from operatord.adapters.ec2 import Ec2Capacity, clients, quotas_client  # noqa: PLC0415
+    from operatord.adapters.ec2 import Ec2Capacity, clients, quotas_client
 
     assert policy.burst is not None
     try:

@@ -39,7 +39,7 @@ from typing import ClassVar
 from operatord.core.burst.actions import ReleaseBurst, SetReplicas
 from operatord.core.burst.observed import NodeView as BurstNodeView
 from operatord.core.burst.reconcile import collectable, find_orphans, reconcile_intent
-from operatord.core.fleet import check_fleet, plan_fleet
+from operatord.core.fleet import check_fleet, plan_fleet, stack_consistent
 from operatord.core.metrics import Known, demand_tokens_per_s
 from operatord.core.model import Node, OwnerKind, Pod
 from operatord.core.plan import Action, Cordon, Drain, Hold, Plan, RequestCapacity, action_key, detail
@@ -344,7 +344,13 @@ def burst_nodes(nodes: Sequence[Node], pods: Sequence[Pod]) -> Mapping[str, Burs
             serving[p.node_name] += 1
     return {
         n.labels[LABEL_INSTANCE_ID]: BurstNodeView(
-            n.name, n.labels[LABEL_INSTANCE_ID], n.ready, n.gpus, serving[n.name], n.unschedulable
+            n.name,
+            n.labels[LABEL_INSTANCE_ID],
+            n.ready,
+            n.gpus,
+            serving[n.name],
+            n.unschedulable,
+            stack_consistent(n),
         )
         for n in by_name.values()
     }

@@ -290,8 +290,9 @@ class SetStackCondition(Action):
 
 
 def plan_fleet(report: FleetReport, nodes: Iterable[Node], policy: Policy, state: OperatordState) -> Plan:
-    """Conditions for every judged node whose recorded verdict is out of date; with
-    `fleet.cordon_outliers`, a cordon for each outlier, inside the same guards as remediation.
+    """Conditions for every judged node whose recorded verdict is out of date; a cordon for each
+    outlier of a burst pool, and of any pool with `fleet.cordon_outliers`, inside the same guards
+    as remediation.
 
     Cordons are held while paused or with the breaker open, and never take more than the pool's
     `max_unhealthy_fraction` share at once: a bad driver rollout makes half a pool "outliers",
@@ -307,8 +308,8 @@ def plan_fleet(report: FleetReport, nodes: Iterable[Node], policy: Policy, state
         for verdict in pool_report.nodes:
             node = by_name[verdict.node]
             actions.extend(_condition_update(node, verdict))
-        if not policy.fleet.cordon_outliers:
-            continue
+        if not (policy.fleet.cordon_outliers or pool.kind == "burst"):
+            continue  # a burst node is cordoned regardless: it must not start serving with a skewed stack
         outliers = [by_name[v.node] for v in pool_report.outliers]
         already = sum(1 for n in outliers if n.unschedulable)
         fraction = (
@@ -336,6 +337,13 @@ def plan_fleet(report: FleetReport, nodes: Iterable[Node], policy: Policy, state
                 )
             )
     return Plan(tuple(actions), tuple(holds))
+
+
+def stack_consistent(node: Node) -> bool:
+    """The recorded verdict (GPUStackConsistent): False only once the daemon found the node's stack
+    differs from its pool's. The burst lifecycle reads it so a skewed burst node never serves."""
+    condition = node.condition(CONDITION_STACK_CONSISTENT)
+    return condition is None or condition.status != "False"
 
 
 def holds_cordon(node: Node) -> bool:

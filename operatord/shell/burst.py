@@ -22,6 +22,7 @@ from operatord.core.burst.launch import Refusal, begin, new_intent, next_attempt
 from operatord.core.burst.lifecycle import BurstState
 from operatord.core.burst.observed import CloudInstance, NodeView
 from operatord.core.burst.reconcile import collectable, find_orphans, reconcile_intent
+from operatord.core.fleet import stack_consistent
 from operatord.core.model import CordonOwner
 from operatord.policies.model import Policy
 from operatord.ports.capacity import CapacityProvider, LaunchRequest
@@ -75,7 +76,9 @@ class ClusterBurstNodes:
                 1 for p in pods if p.gpus > 0 and p.ready and not p.deleting and p.phase == "Running"
             )
             ready = any(c.type == "Ready" and c.status == "True" for c in node.conditions)
-            out[iid] = NodeView(node.name, iid, ready, node.gpus, serving, node.unschedulable)
+            out[iid] = NodeView(
+                node.name, iid, ready, node.gpus, serving, node.unschedulable, stack_consistent(node)
+            )
         return out
 
     def begin_drain(self, node_name: str) -> int:

@@ -253,7 +253,9 @@ def test_a_stopped_instance_is_terminated_and_the_reason_carries_to_terminated()
     step = reconcile_intent(intent, cloud_of(intent, "stopped"), node, policy, NOW)
     assert (step.terminate, step.delete_nodes) == ((iid,), ("n1",))
     assert step.intent.history[-1].reason == "node_lost"
-    gone = reconcile_intent(step.intent, cloud_of(intent, "terminated"), {}, policy, NOW + timedelta(minutes=1))
+    gone = reconcile_intent(
+        step.intent, cloud_of(intent, "terminated"), {}, policy, NOW + timedelta(minutes=1)
+    )
     assert gone.intent.instances[0].state is BurstState.TERMINATED
     assert gone.intent.history[-1].reason == "node_lost"
 
@@ -266,3 +268,20 @@ def test_a_finished_drain_terminates_for_the_reason_it_started() -> None:
     step = reconcile_intent(draining, cloud_of(intent), {iid: NodeView("n1", iid, True, 8, 0)}, policy, NOW)
     assert step.terminate == (iid,)
     assert step.intent.history[-1].reason == "supply_over_demand"
+
+
+def test_a_burst_node_with_a_skewed_stack_never_serves_and_times_out() -> None:
+    policy = a_policy()
+    intent = an_intent(state=BurstState.RUNNING, launched_ago=timedelta(minutes=8))
+    iid = intent.instances[0].instance_id
+    skewed = {iid: NodeView("n1", iid, True, 8, 1, stack_consistent=False)}
+    step = reconcile_intent(intent, cloud_of(intent), skewed, policy, NOW)
+    assert step.intent.instances[0].state is BurstState.GPU_READY  # serving pods seen, yet not serving
+    late = reconcile_intent(step.intent, cloud_of(intent), skewed, policy, NOW + timedelta(minutes=30))
+    assert late.intent.instances[0].state is BurstState.TERMINATING
+    assert late.intent.history[-1].reason == "serving_timeout"
+    fine = {iid: NodeView("n1", iid, True, 8, 1)}
+    assert (
+        reconcile_intent(intent, cloud_of(intent), fine, policy, NOW).intent.instances[0].state
+        is BurstState.SERVING
+    )

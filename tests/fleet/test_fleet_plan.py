@@ -128,3 +128,23 @@ def test_apply_writes_condition_and_one_event_then_nothing() -> None:
     assert [(e.name, e.reason, e.type) for e in cluster.events] == [("x0", "version_skew", "Warning")]
     again = [cluster.get_node(n.name) for n in nodes]
     assert plan_for(again).is_empty
+
+
+def test_burst_pool_outliers_are_cordoned_without_the_switch() -> None:
+    nodes = [
+        *(a_node(f"b{i}", pool="burst-p4d") for i in range(4)),
+        replace(behind("bx"), labels=frozen_map({**behind("bx").labels, "operatord.io/pool": "burst-p4d"})),
+    ]
+    (cordon,) = plan_for(nodes).actions_of(Cordon)
+    assert (cordon.node, cordon.reason) == ("bx", "version_skew")
+
+
+def test_stack_consistent_reads_the_recorded_verdict() -> None:
+    from operatord.core.fleet import stack_consistent
+
+    node = a_node("n")
+    assert stack_consistent(node)
+    skewed = replace(
+        node, conditions=(NodeCondition(CONDITION_STACK_CONSISTENT, "False", "VersionSkew", "x"),)
+    )
+    assert not stack_consistent(skewed)

@@ -45,6 +45,7 @@ class NodeView:
     gpus_allocatable: int
     serving_pods: int  # Ready serving pods on the node
     unschedulable: bool = False
+    stack_consistent: bool = True  # False: its GPU stack differs from the pool's (never marked serving)
 
 
 @dataclass(frozen=True, slots=True)

@@ -239,8 +239,8 @@ def _observed_boot_state(state: BurstState, node: NodeView | None) -> BurstState
     seen = BurstState.REGISTERED
     if node.ready and node.gpus_allocatable > 0:
         seen = BurstState.GPU_READY
-        if node.serving_pods > 0:
-            seen = BurstState.SERVING
+        if node.serving_pods > 0 and node.stack_consistent:
+            seen = BurstState.SERVING  # a skewed stack never serves: it times out and is replaced
     order = [BurstState.RUNNING, BurstState.REGISTERED, BurstState.GPU_READY, BurstState.SERVING]
     return seen if order.index(seen) > order.index(state) else state
 

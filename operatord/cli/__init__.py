@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from operatord import __version__
-from operatord.cli import agent, burst, cost, doctor, faults, fleet, metrics, nodes, policy, run
+from operatord.cli import agent, burst, cost, doctor, faults, fleet, metrics, nodes, policy, run, simulate
 from operatord.cli.common import EXIT_CODES_HELP, CliContext, CliError, ExitCode
 from operatord.shell.telemetry import configure_logging
 
@@ -52,6 +52,7 @@ app.command("metrics", epilog=metrics.EPILOG)(metrics.metrics)
 app.command("cost", epilog=cost.EPILOG)(cost.cost)
 app.command("agent", epilog=agent.EPILOG)(agent.agent)
 app.command("run", epilog=run.EPILOG)(run.run)
+app.command("simulate", epilog=simulate.EPILOG)(simulate.simulate)
 app.command("doctor", epilog=doctor.EPILOG)(doctor.doctor)
 nodes.register(app)  # status, plan, explain, drain, uncordon, pause, resume, breaker
 

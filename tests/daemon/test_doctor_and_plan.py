@@ -1,5 +1,6 @@
-"""`operatord doctor` against the shared harness: every check passes on a well-set-up cluster, and
-each failure is one line saying what to do, with exit 1."""
+"""`operatord doctor` and `operatord plan` against the shared harness (stand-in, moto, real
+Prometheus): every doctor check passes on a well-set-up cluster and each failure is one line
+saying what to do (exit 1); plan shows decide()'s whole plan with the demand it read."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         h.seed([k.node("gpu-00"), k.workload("vllm-70b", replicas=1)])
         doc = policy_doc(subnets=[{"id": sid, "availability_zone": "us-east-1a"}], vcpu_quota=384)
         doc["faults"] = {"rules": [str(ROOT / "policies/faults/*.yaml")]}
-        prom.wait_scraped(2)
+        doc["metrics"] = {"rate_window": "2s"}  # a token rate after a few scrapes
+        prom.wait_scraped(15)
         yield Site(h, exporter, prom, doc, tmp_path_factory.mktemp("doctor"))
 
 
@@ -119,3 +121,18 @@ def test_prometheus_unreachable_or_unset_fails_its_line_only(site: Site) -> None
     assert code == 1
     failing = [n for n, c in checks(body).items() if not c["ok"]]
     assert failing == ["prometheus.reachable"]
+
+
+def test_plan_is_the_whole_decision_with_the_demand_it_read(site: Site) -> None:
+    path = site.dir / "plan-policy.yaml"
+    path.write_text(yaml.safe_dump(site.doc))
+    result = site.h.cli("--policy", str(path), "plan", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["schema_version"] == 1
+    assert {"policy", "mode", "at", "actions", "holds"} <= set(body)  # the keys plan always had
+    [model] = body["models"]
+    assert model["model"] == MODEL
+    assert model["demand_tokens_per_s"] == pytest.approx(100, rel=0.2)
+    assert body["demand_gpus"] == 8  # one replica of 8 GPUs for 100 tokens/s
+    assert body["unknown"] == []

@@ -101,7 +101,9 @@ class Observer:
     last_scale_in_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        self._pool = cf.ThreadPoolExecutor(max_workers=6, thread_name_prefix="observe")
+        self._pool = cf.ThreadPoolExecutor(
+            max_workers=8, thread_name_prefix="observe"
+        )  # 6 sources + room for a hung one
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -37,6 +37,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 import operatord.shell.burst_apply
+import operatord.shell.fleet_apply
 import operatord.shell.reconcile_apply
 from operatord.core.burst.actions import SetReplicas
 from operatord.core.burst.caps import usage
@@ -53,8 +54,9 @@ from operatord.vocab import Mode
 
 log = structlog.get_logger("operatord.loop")
 
-# Imported for their executors (SetReplicas, LaunchBurst, ReleaseBurst; ReconcileBurst).
-_EXECUTORS = (operatord.shell.burst_apply, operatord.shell.reconcile_apply)
+# Imported for their executors: decide() plans every action kind (SetReplicas, LaunchBurst, ReleaseBurst;
+# SetStackCondition; ReconcileBurst), and an action without an executor would fail the tick.
+_EXECUTORS = (operatord.shell.burst_apply, operatord.shell.fleet_apply, operatord.shell.reconcile_apply)
 
 
 class PolicySource(Protocol):

@@ -254,3 +254,27 @@ def test_owner_annotation_marks_operatord() -> None:
     assert isinstance(d.loaded, LoadedPolicy)
     assert d.alive(w.clock.now + timedelta(seconds=30)) == (True, "ok")
     assert d.alive(w.clock.now + timedelta(hours=1))[0] is False
+
+
+def test_every_action_kind_decide_plans_has_an_executor_in_the_daemon() -> None:
+    """A driver outlier makes decide() plan stack conditions (fleet skew): the daemon applies them."""
+    w = World()
+    w.seed(local=4, fatal=())
+    for i in range(4):
+        node = w.cluster.get_node(f"gpu-{i:02d}")
+        driver = "550.54.15" if i == 3 else "535.161.08"
+        labels = {**node.labels, "nvidia.com/cuda.driver-version.full": driver}
+        w.cluster.update_node(replace(node, labels=labels))
+    d = w.daemon("a")
+    d.renew()
+    report = d.tick()
+    assert report.outcome == "ok", report.error
+    kinds = {(o.kind, o.status) for o in report.outcomes}
+    assert ("stack_condition", "applied") in kinds
+    assert not [o for o in report.outcomes if o.status == "failed"]
+    from operatord.core import decide as decide_module
+    from operatord.shell.apply import EXECUTORS
+
+    planned = {type(a) for a in report.decision.plan.actions} if report.decision else set()
+    assert planned <= set(EXECUTORS)
+    assert decide_module.ReconcileBurst in EXECUTORS

@@ -418,6 +418,23 @@ def awaiting_capacity(kube: KubeStandIn, policy: list[dict[str, Any]], now: date
     _state(kube, OperatordState(capacity_requests=(request,)))
 
 
+def version_skew(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime) -> None:
+    """Every node runs driver 550.90.07 (GPU feature discovery's label) but gpu-a17, on 570.124.06."""
+    _base(
+        kube,
+        policy,
+        now,
+        **{
+            n: {
+                "labels": {
+                    "nvidia.com/cuda.driver-version.full": "570.124.06" if n == "gpu-a17" else "550.90.07"
+                }
+            }
+            for n in NODES
+        },
+    )
+
+
 def burst_idle(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime, run: Run) -> None:
     """Burst enabled (the default policy's caps), no instance running."""
     healthy(kube, policy, now)
@@ -436,6 +453,7 @@ def recovered(kube: KubeStandIn, policy: list[dict[str, Any]], now: datetime) ->
 
 
 SCENARIOS: dict[str, Seed] = {
+    "version-skew": version_skew,
     "unmanaged-pod": unmanaged_pod,
     "spacing": spacing,
     "escalated": escalated,

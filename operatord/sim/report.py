@@ -16,7 +16,7 @@ from typing import Any
 
 from operatord.sim.baselines import Oracle
 from operatord.sim.runner import RunResult
-from operatord.sim.world import bill
+from operatord.sim.world import World, bill
 
 SCHEMA_VERSION = 1
 
@@ -59,6 +59,8 @@ class Summary:
     ticks: int = 0
     launches: int = 0
     scale_changes: int = 0
+    instances_by_offering: dict[str, int] = field(default_factory=dict)
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +81,8 @@ class Summary:
             "ticks": self.ticks,
             "launch_decisions": self.launches,
             "replica_changes": self.scale_changes,
+            "burst_instances_by_offering": dict(sorted(self.instances_by_offering.items())),
+            "actions": self.actions,
         }
 
 
@@ -148,7 +152,27 @@ def summarize(result: RunResult, *, acts_on_faults: bool) -> Summary:
         ticks=result.ticks,
         launches=sum(1 for e in result.journal if e.kind == "launch"),
         scale_changes=sum(1 for e in result.journal if e.kind in ("scale_out", "scale_in")),
+        instances_by_offering=_by_offering(world),
+        actions=[
+            {
+                "at": e.at.isoformat(),
+                "kind": e.kind,
+                "node": e.node,
+                "reason": e.reason,
+                "amount": e.amount,
+                "metrics_unknown": e.blind,
+            }
+            for e in result.journal
+        ],
     )
+
+
+def _by_offering(world: World) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for inst in world.instances.values():
+        key = f"{inst.instance_type}/{inst.availability_zone}"
+        out[key] = out.get(key, 0) + 1
+    return out
 
 
 def oracle_summary(o: Oracle) -> dict[str, Any]:
@@ -376,10 +400,13 @@ def compact(report: Mapping[str, Any]) -> dict[str, Any]:
         "invariant_violations",
         "launch_decisions",
         "replica_changes",
+        "burst_instances_by_offering",
     )
     out = {k: report[k] for k in keep}
     out["baselines"] = {
-        name: {k: v for k, v in b.items() if k not in ("wall_seconds",)} if isinstance(b, dict) else b
+        name: {k: v for k, v in b.items() if k not in ("wall_seconds", "actions")}
+        if isinstance(b, dict)
+        else b
         for name, b in report["baselines"].items()
     }
     return out

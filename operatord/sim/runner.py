@@ -30,7 +30,7 @@ import operatord.shell.fleet_apply
 import operatord.shell.reconcile_apply
 from operatord.core.burst.actions import LaunchBurst, ReleaseBurst, SetReplicas
 from operatord.core.decide import decide_detailed
-from operatord.core.plan import Cordon, Drain
+from operatord.core.plan import Cordon, Drain, RequestCapacity
 from operatord.policies.load import LoadedPolicy, load_policy_text, read_text
 from operatord.shell.apply import ApplyContext, apply_plan
 from operatord.shell.intents import IntentStore
@@ -51,7 +51,7 @@ class Entry:
     """One thing a controller did (applied, not planned)."""
 
     at: datetime
-    kind: str  # cordon | drain | scale_out | scale_in | launch | release | breaker_open
+    kind: str  # cordon | drain | drain_end | capacity_request | scale_out | scale_in | launch | release | breaker_open
     node: str | None = None
     reason: str = ""
     amount: int = 0
@@ -197,6 +197,8 @@ class Operatord:
                 )
             elif isinstance(action, LaunchBurst) and o.detail.get("instances"):
                 journal.append(Entry(now, "launch", None, action.reason, action.instances, blind))
+            elif isinstance(action, RequestCapacity):
+                journal.append(Entry(now, "capacity_request", action.node, action.reason, action.gpus, blind))
             elif isinstance(action, ReleaseBurst):
                 journal.append(Entry(now, "release", None, action.reason, len(action.instance_ids), blind))
 

@@ -44,7 +44,7 @@ from operatord.shell.scan import Scanner
 from operatord.sim.scenario import Scenario, ScenarioError
 from operatord.sim.serving import Demand, FluidQueue, TickServing, Trace
 from operatord.testing.fake_metrics import FakeMetrics
-from operatord.testing.fakes import FakeClusterApi, FakePdb
+from operatord.testing.fakes import FakeClusterApi
 from operatord.vocab import (
     CONDITION_GPU_HEALTHY,
     CONDITION_NCCL_HEALTHY,
@@ -211,14 +211,9 @@ class World:
             if f.node not in names:
                 raise ScenarioError(f"faults: node {f.node!r} is not a node of the scenario's pools")
         self.api.add_workload(self.workload, self.scenario.serving.initial_replicas)
-        self.api.add_pdb(
-            FakePdb(
-                self.workload.namespace,
-                f"{self.workload.name}-pdb",
-                {APP_LABEL: self.workload.name},
-                max_unavailable=1,
-            )
-        )
+        # No PodDisruptionBudget: FakeClusterApi derives a PDB's expected pods from the most pods it
+        # ever selected (a fixed-size controller's view), which blocks every eviction once the
+        # workload has scaled in; real Kubernetes uses the controller's current scale.
         self._controller()
         self._schedule(warm=True)
 

@@ -40,12 +40,14 @@ _CUDA_LABELS = (
     ("nvidia.com/cuda.runtime-version.full",),
     ("nvidia.com/cuda.runtime.major", "nvidia.com/cuda.runtime.minor"),
 )
-_NODE_INFO = {
-    "kernel": "kernelVersion",
-    "os_image": "osImage",
-    "container_runtime": "containerRuntimeVersion",
-    "kubelet": "kubeletVersion",
-}
+_NODE_INFO_ITEMS = (
+    ("kernel", "kernelVersion"),
+    ("os_image", "osImage"),
+    ("container_runtime", "containerRuntimeVersion"),
+    ("kubelet", "kubeletVersion"),
+)
+_NO_STACK: Mapping[str, str] = MappingProxyType({})
+_NO_VERDICTS: Mapping[str, NodeVerdict] = MappingProxyType({})
 LABEL_GPU_PRODUCT = "nvidia.com/gpu.product"
 LABEL_GPU_COUNT = "nvidia.com/gpu.count"
 LABEL_MIG_STRATEGY = "nvidia.com/mig.strategy"
@@ -124,13 +126,14 @@ class PoolReport:
 class FleetReport:
     pools: tuple[PoolReport, ...]
     unpooled: tuple[str, ...] = field(default=())  # nodes matching no pool of the policy
+    index: Mapping[str, NodeVerdict] = field(default_factory=lambda: _NO_VERDICTS, compare=False)
 
     @property
     def outliers(self) -> tuple[NodeVerdict, ...]:
         return tuple(v for p in self.pools for v in p.outliers)
 
     def verdict(self, node: str) -> NodeVerdict | None:
-        return next((v for p in self.pools for v in p.nodes if v.node == node), None)
+        return self.index.get(node)
 
 
 def stack_of(node: Node, driver_from_metrics: str | None = None) -> NodeStack:
@@ -139,29 +142,37 @@ def stack_of(node: Node, driver_from_metrics: str | None = None) -> NodeStack:
     GFD labels are authoritative for the driver; the agent's annotation and dcgm-exporter only
     fill what GFD does not publish, so two sources never disagree silently.
     """
+    labels = node.labels
     versions: dict[str, str] = {}
-    agent = _agent_stack(node.annotations.get(ANNOTATION_STACK))
-    driver = _joined(node.labels, _DRIVER_LABELS) or agent.get("driver") or driver_from_metrics
-    cuda = _joined(node.labels, _CUDA_LABELS) or agent.get("cuda")
-    for key, value in (("driver", driver), ("cuda", cuda), ("nccl", agent.get("nccl"))):
-        if value:
-            versions[key] = value
-    for key, info_key in _NODE_INFO.items():
-        value = node.info.get(info_key, "").strip()
-        if value:
-            versions[key] = value
-    product = node.labels.get(LABEL_GPU_PRODUCT, "").strip()
-    mig = _MIG_SUFFIX in product or node.labels.get(LABEL_MIG_STRATEGY, "none") not in ("", "none")
+    raw = node.annotations.get(ANNOTATION_STACK)
+    agent = _agent_stack(raw) if raw else _NO_STACK
+    driver = _joined(labels, _DRIVER_LABELS) or agent.get("driver") or driver_from_metrics
+    cuda = _joined(labels, _CUDA_LABELS) or agent.get("cuda")
+    nccl = agent.get("nccl")
+    if driver:
+        versions["driver"] = driver
+    if cuda:
+        versions["cuda"] = cuda
+    if nccl:
+        versions["nccl"] = nccl
+    info = node.info
+    if info:
+        for key, info_key in _NODE_INFO_ITEMS:
+            value = info.get(info_key)
+            if value and (value := value.strip()):
+                versions[key] = value
+    product = (labels.get(LABEL_GPU_PRODUCT) or "").strip()
+    mig = _MIG_SUFFIX in product or labels.get(LABEL_MIG_STRATEGY, "none") not in ("", "none")
     if product:
         versions["gpu_product"] = product.split(_MIG_SUFFIX, 1)[0]
-    count_label = node.labels.get(LABEL_GPU_COUNT, "")
+    count_label = labels.get(LABEL_GPU_COUNT, "")
     if count_label.isdigit():
         advertised: int | None = int(count_label)
     elif mig:
         advertised = None  # allocatable counts MIG slices, not GPUs
     else:
         advertised = node.gpus
-    return NodeStack(node.name, node.labels.get(LABEL_POOL), MappingProxyType(versions), advertised, mig)
+    return NodeStack(node.name, labels.get(LABEL_POOL), versions, advertised, mig)
 
 
 def check_fleet(
@@ -174,13 +185,15 @@ def check_fleet(
     """
     metrics = driver_from_metrics or {}
     by_pool: dict[str, list[NodeStack]] = {p.name: [] for p in policy.pools}
+    selectors = [(p.name, tuple(p.selector.items())) for p in policy.pools]
     unpooled: list[str] = []
     for node in sorted(nodes, key=lambda n: n.name):
-        pool = _pool_of(node, policy.pools)
-        if pool is None:
+        labels = node.labels
+        pool_name = next((name for name, sel in selectors if all(labels.get(k) == v for k, v in sel)), None)
+        if pool_name is None:
             unpooled.append(node.name)
             continue
-        by_pool[pool.name].append(stack_of(node, metrics.get(node.name)))
+        by_pool[pool_name].append(stack_of(node, metrics.get(node.name)))
     reports = []
     for pool in policy.pools:
         stacks = by_pool[pool.name]
@@ -188,9 +201,10 @@ def check_fleet(
         reference: dict[str, Reference] = {
             c: pool_reference(c, stacks, pins.get(c)) for c in COMPONENTS if c not in policy.fleet.ignore
         }
-        verdicts = tuple(_judge(s, pool, reference) for s in stacks)
+        verdicts = _judge_all(stacks, pool, reference)
         reports.append(PoolReport(pool.name, MappingProxyType(reference), verdicts))
-    return FleetReport(tuple(reports), tuple(unpooled))
+    index = {v.node: v for r in reports for v in r.nodes}
+    return FleetReport(tuple(reports), tuple(unpooled), MappingProxyType(index))
 
 
 def pool_reference(component: str, stacks: Sequence[NodeStack], pinned: Sequence[str] | None) -> Reference:
@@ -224,37 +238,53 @@ def serving_allowed(node: Node, report: FleetReport) -> tuple[bool, str]:
     return False, verdict.summary()
 
 
-def _judge(stack: NodeStack, pool: Pool, reference: Mapping[str, Reference]) -> NodeVerdict:
+def _judge_all(
+    stacks: Sequence[NodeStack], pool: Pool, reference: Mapping[str, Reference]
+) -> tuple[NodeVerdict, ...]:
+    """Verdicts in node order; nodes with the same stack share one comparison (fleets are uniform,
+    so a 5,000-node pool is judged a handful of times, not 5,000)."""
+    checks = tuple(reference.items())
+    components = tuple(reference)
+    seen: dict[tuple[object, ...], tuple[tuple[Difference, ...], tuple[str, ...]]] = {}
+    out = []
+    for stack in stacks:
+        versions = stack.versions
+        signature = (*map(versions.get, components), stack.gpus_advertised)
+        judged = seen.get(signature)
+        if judged is None:
+            judged = seen[signature] = _compare(versions, checks)
+        out.append(
+            NodeVerdict(
+                node=stack.node,
+                pool=pool.name,
+                differences=judged[0],
+                unknown=judged[1],
+                gpus_advertised=stack.gpus_advertised,
+                gpus_expected=pool.gpus_per_node,
+            )
+        )
+    return tuple(out)
+
+
+def _compare(
+    versions: Mapping[str, str], checks: Sequence[tuple[str, Reference]]
+) -> tuple[tuple[Difference, ...], tuple[str, ...]]:
     differences = []
     unknown = []
-    for component, ref in reference.items():
-        have = stack.versions.get(component)
+    for component, ref in checks:
+        have = versions.get(component)
         if have is None:
             unknown.append(component)
         elif ref.accepted and have not in ref.accepted:
             differences.append(Difference(component, have, ref.accepted, ref.source))
-    return NodeVerdict(
-        node=stack.node,
-        pool=pool.name,
-        differences=tuple(differences),
-        unknown=tuple(unknown),
-        gpus_advertised=stack.gpus_advertised,
-        gpus_expected=pool.gpus_per_node,
-    )
-
-
-def _pool_of(node: Node, pools: Sequence[Pool]) -> Pool | None:
-    for pool in pools:
-        selector = pool.selector
-        if all(node.labels.get(k) == v for k, v in selector.items()):
-            return pool
-    return None
+    return tuple(differences), tuple(unknown)
 
 
 def _joined(labels: Mapping[str, str], forms: Sequence[Sequence[str]]) -> str | None:
     for keys in forms:
-        parts = [labels.get(k, "").strip() for k in keys]
-        if parts[0]:
+        first = labels.get(keys[0])
+        if first and first.strip():
+            parts = (labels.get(k, "").strip() for k in keys)
             return ".".join(p for p in parts if p)
     return None
 

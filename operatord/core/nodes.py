@@ -190,8 +190,11 @@ def build_views(
         return tuple(views)
     out = []
     for v in views:
-        kept = tuple(f for f in v.faults if f.class_ not in events or v.name not in events[f.class_])
         aside = tuple(f for f in v.faults if f.class_ in events and v.name in events[f.class_])
+        if not aside:
+            out.append(v)  # most nodes: nothing to set aside, no copy
+            continue
+        kept = tuple(f for f in v.faults if f not in aside)
         out.append(replace(v, faults=kept, fleet_faults=aside))
     return tuple(out)
 

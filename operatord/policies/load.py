@@ -25,6 +25,7 @@ from operatord.policies.faultrules import FaultRule, FaultRules
 from operatord.policies.model import Policy
 
 KINDS: dict[str, type[BaseModel]] = {"Policy": Policy, "FaultRules": FaultRules}
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 
 
@@ -85,9 +86,13 @@ class _Document:
 
 
 def _parse(text: str, name: str) -> _Document:
-    """Parse one YAML document, recording the (line, column) of every key and item."""
+    """Parse one YAML document, recording the (line, column) of every key and item.
+
+    One pass: the composed node tree gives both the positions and (constructed) the data, with
+    libyaml's parser when PyYAML has it (policy loading is on every CLI command's path).
+    """
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -107,7 +112,7 @@ def _parse(text: str, name: str) -> _Document:
     problems: list[Problem] = []
     _walk(root, (), marks, problems, name)
     try:
-        data = yaml.SafeLoader(text).get_single_data()
+        data = _Loader("").construct_document(root)
     except yaml.YAMLError as err:  # e.g. a tag the safe loader refuses
         raise PolicyUnreadable([Problem(name, 1, 1, "", f"YAML error: {err}")]) from None
     return _Document(data, marks, problems)

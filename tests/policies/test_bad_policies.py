@@ -191,7 +191,7 @@ def test_no_rule_files_matched(tmp_path: Path) -> None:
     [
         pytest.param(
             "kind: Policy\n  bad: [\n",
-            "x.yaml:2:6: YAML syntax error: mapping values are not allowed here",
+            "x.yaml:2:6: YAML syntax error: mapping values are not allowed",
             id="yaml-syntax",
         ),
         pytest.param(
@@ -203,8 +203,8 @@ def test_no_rule_files_matched(tmp_path: Path) -> None:
 def test_unreadable_yaml(text: str, expected: str | None) -> None:
     with pytest.raises(PolicyUnreadable) as err:
         parse_document(text, "x.yaml")
-    if expected is not None:
-        assert str(err.value.problems[0]) == expected
+    if expected is not None:  # libyaml and pure-Python PyYAML end the sentence differently
+        assert str(err.value.problems[0]).startswith(expected)
 
 
 @pytest.mark.parametrize(

@@ -359,7 +359,15 @@ def plan(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
     _print_plan(result)
     for u in unknown:
         sys.stdout.write(f"unknown: {u['source']} ({u['kind']}): {u['detail']}\n")
-    sys.stdout.write(f"\nmode {s.loaded.policy.mode.value}: actions above it are only logged as 'would'\n")
+    mode = s.loaded.policy.mode
+    sys.stdout.write(
+        f"\nmode {mode.value}: "
+        + (
+            "every action is carried out\n"
+            if mode is Mode.FULL
+            else "actions above it are only logged as 'would'\n"
+        )
+    )
 
 
 def explain(

@@ -115,7 +115,7 @@ def run_simulation(
     except OSError as err:
         raise CliError(f"{path}: policy: {err}") from None
     policy = loaded.policy
-    with _capacity(scen, path, policy, capacity) as (scen2, capacity_for), _progress(scen2) as progress:
+    with capacity_wiring(scen, path, policy, capacity) as (scen2, capacity_for), _progress(scen2) as progress:
         try:
             result = run(
                 scen2,
@@ -147,7 +147,7 @@ def run_simulation(
 
 
 @contextmanager
-def _capacity(
+def capacity_wiring(
     scen: Scenario, path: Path, policy: Policy, kind: str
 ) -> Iterator[tuple[Scenario, Callable[[World], SimCapacity | None]]]:
     """The CapacityProvider for operatord's run: Ec2Capacity on moto in process (or FakeCapacity)."""

@@ -179,6 +179,9 @@ class SimCapacity:
         return result
 
     def terminate(self, instance_ids: Sequence[str], *, dry_run: bool = False) -> None:
+        if self._faults is not None and self._faults.throttled():
+            self._faults.injected += 1
+            raise CapacityUnreachable("ec2 TerminateInstances kept failing: RequestLimitExceeded (injected)")
         self._inner.terminate(instance_ids, dry_run=dry_run)
         if not dry_run:
             now = self._clock()

@@ -8,6 +8,7 @@ object, with exit code 3.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,11 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from operatord.cli.common import ExitCode, OutputFormat, context, print_json, print_table
+from operatord.cli.common import CliError, ExitCode, OutputFormat, context, print_json, print_table
 from operatord.policies.model import MetricsPolicy
 
 if TYPE_CHECKING:
     from operatord.core.metrics import MetricsSnapshot
+    from operatord.policies.load import LoadedPolicy
     from operatord.policies.model import Policy
 
 EPILOG = (
@@ -50,11 +52,15 @@ class MetricsSetup:
 def load_setup(ctx: typer.Context, url_option: str | None, *, need_policy: bool = False) -> MetricsSetup:
     """Resolve the policy (--policy, else policies/default.yaml when present, else defaults) and the URL
     (this command's --prometheus-url, then the root option / OPERATORD_PROMETHEUS_URL, then the policy)."""
-    from operatord.policies.load import PolicyError, load_policy  # noqa: PLC0415
-    from operatord.settings import DEFAULT_POLICY  # noqa: PLC0415
+    from operatord.policies.load import PolicyError, load_policy
+    from operatord.settings import DEFAULT_POLICY
 
     settings = context(ctx).settings
     path: Path | None = settings.policy
+    if path is None:
+        live = _cluster_policy(ctx)
+        if live is not None:
+            return _setup(ctx, url_option, live.policy, live.source, live.revision)
     if path is None and DEFAULT_POLICY.is_file():
         path = DEFAULT_POLICY
     policy: Policy | None = None
@@ -71,6 +77,38 @@ def load_setup(ctx: typer.Context, url_option: str | None, *, need_policy: bool 
             f"operatord: no policy: pass --policy FILE or set OPERATORD_POLICY ({DEFAULT_POLICY} not found)\n"
         )
         raise typer.Exit(int(ExitCode.USAGE))
+    source = str(path) if path is not None else "built-in defaults"
+    return _setup(ctx, url_option, policy, source, revision)
+
+
+def _cluster_policy(ctx: typer.Context) -> LoadedPolicy | None:
+    """The operatord-policy ConfigMap the daemon uses (design §1.2), when a cluster is configured.
+
+    Reading metrics must not depend on the API server: an unreachable cluster is noted on stderr
+    and the local policy is used instead; an invalid ConfigMap policy is still a usage error.
+    """
+    from operatord.cli.kube import connect, live_policy
+
+    settings = context(ctx).settings
+    in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
+    configured = (
+        settings.kubeconfig or os.environ.get("KUBECONFIG") or (Path.home() / ".kube" / "config").is_file()
+    )
+    if not (in_cluster or configured):
+        return None
+    try:
+        return live_policy(ctx, connect(ctx))
+    except CliError as err:
+        if err.code == ExitCode.USAGE:
+            raise
+        sys.stderr.write(f"operatord: policy ConfigMap not read ({err}); using the local policy\n")
+        return None
+
+
+def _setup(
+    ctx: typer.Context, url_option: str | None, policy: Policy | None, source: str, revision: str | None
+) -> MetricsSetup:
+    settings = context(ctx).settings
     url = url_option or settings.prometheus_url or (policy.metrics.prometheus_url if policy else None)
     if not url:
         sys.stderr.write(
@@ -81,7 +119,6 @@ def load_setup(ctx: typer.Context, url_option: str | None, *, need_policy: bool 
     if not url.startswith(("http://", "https://")):
         sys.stderr.write(f"operatord: --prometheus-url must start with http:// or https://, got {url!r}\n")
         raise typer.Exit(int(ExitCode.USAGE))
-    source = str(path) if path is not None else "built-in defaults"
     return MetricsSetup(policy, source, revision, url.rstrip("/"))
 
 
@@ -103,7 +140,7 @@ def metrics(
 
     Example:  operatord metrics --prometheus-url http://prometheus:9090 -o json
     """
-    from operatord.adapters.prometheus import PromMetrics  # noqa: PLC0415
+    from operatord.adapters.prometheus import PromMetrics
 
     setup = load_setup(ctx, prometheus_url)
     weights = setup.policy.serving.demand_weights if setup.policy else _default_weights()
@@ -117,7 +154,7 @@ def metrics(
 
 
 def _default_weights() -> Any:
-    from operatord.policies.model import DemandWeights  # noqa: PLC0415
+    from operatord.policies.model import DemandWeights
 
     return DemandWeights()
 

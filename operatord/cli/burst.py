@@ -16,7 +16,16 @@ from typing import Annotated, Any
 import botocore.exceptions
 import typer
 
-from operatord.cli.common import CliError, ExitCode, OutputFormat, context, print_json, print_table, worst
+from operatord.cli.common import (
+    CliError,
+    ExitCode,
+    OutputFormat,
+    confirm,
+    context,
+    print_json,
+    print_table,
+    worst,
+)
 from operatord.cli.kube import Wiring, connect, live_policy, policy_json, unreachable
 from operatord.core.burst.caps import instance_type, usage
 from operatord.core.burst.intent import Intent
@@ -130,17 +139,6 @@ def _guard(fn: Any) -> Any:
             raise unreachable(err) from None
 
     return run
-
-
-def _confirm(question: str, yes: bool) -> None:
-    """Ask on the terminal unless --yes; anything but y/yes (or no input) declines with exit 2."""
-    if yes:
-        return
-    sys.stderr.write(f"{question} [y/N] ")
-    sys.stderr.flush()
-    answer = sys.stdin.readline().strip().lower()
-    if answer not in ("y", "yes"):
-        raise CliError("declined; nothing was changed (use --yes to skip the prompt)", ExitCode.USAGE)
 
 
 def _outcome_json(o: Outcome) -> dict[str, Any]:
@@ -385,7 +383,7 @@ def launch(
             f"refused: operatord is paused ({state.pause.reason}); `operatord resume` first", ExitCode.FOUND
         )
     if not dry_run:
-        _confirm(
+        confirm(
             f"Launch {count} burst replica(s) of {chosen} on EC2 (caps: {setup.burst.max_instances} instances, "
             f"${setup.burst.max_usd_per_hour:g}/h, ${setup.burst.max_usd_per_day:g}/day)?",
             yes,
@@ -442,7 +440,7 @@ def terminate(
         live = {r.instance_id for i in intents for r in i.live_instances}
         targets = sorted(live | {c.instance_id for c in setup.capacity.list_instances() if not c.gone})
     if not dry_run and targets:
-        _confirm(f"Terminate {len(targets)} burst instance(s): {', '.join(targets)}?", yes)
+        confirm(f"Terminate {len(targets)} burst instance(s): {', '.join(targets)}?", yes)
     outcomes: list[Outcome] = []
     if all_:
         outcomes.extend(setup.runner.cancel_pending(Reason.HUMAN_REQUEST))

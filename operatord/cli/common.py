@@ -97,3 +97,14 @@ def print_table(rows: list[list[str]], headers: list[str]) -> None:
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
     sys.stderr.write(f"operatord: {message}\n")
     return typer.Exit(int(code))
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on the terminal unless --yes; anything but y/yes (or no input) declines with exit 2."""
+    if yes:
+        return
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        raise CliError("declined; nothing was changed (use --yes to skip the prompt)", ExitCode.USAGE)

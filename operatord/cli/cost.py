@@ -58,9 +58,9 @@ def cost(
 
     Example:  operatord cost --window 30d --chart cost.png
     """
-    from operatord.adapters.prometheus import PromMetrics  # noqa: PLC0415
-    from operatord.core.cost import cost_report  # noqa: PLC0415
-    from operatord.policies.types import parse_duration  # noqa: PLC0415
+    from operatord.adapters.prometheus import PromMetrics
+    from operatord.core.cost import cost_report
+    from operatord.policies.types import parse_duration
 
     try:
         span = parse_duration(window)
@@ -199,10 +199,10 @@ def _table(report: CostReport, url: str, outage: str | None, chart: str | None) 
 
 def write_chart(report: CostReport, path: Path) -> None:
     """GPUs needed over time against the fleet, and monthly cost per scenario, as one PNG."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), gridspec_kw={"height_ratios": [3, 2]})
     try:

@@ -32,7 +32,7 @@ class Wiring:
 
 
 def connect(ctx: typer.Context) -> Wiring:
-    from operatord.adapters.k8s import ConfigError, KubeClusterApi  # noqa: PLC0415  (only k8s commands pay for it)
+    from operatord.adapters.k8s import ConfigError, KubeClusterApi
 
     settings = context(ctx).settings
     try:

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from operatord.cli.common import CliError, ExitCode, OutputFormat, print_json, print_table
+from operatord.cli.common import CliError, ExitCode, OutputFormat, confirm, print_json, print_table
 from operatord.cli.fleet import report_json as fleet_json
 from operatord.cli.kube import Wiring, connect, live_policy, policy_json, unreachable, whoami
 from operatord.core import guards
@@ -95,17 +95,6 @@ class _Session:
 
     def store(self) -> StateStore:
         return StateStore(self.wiring.cluster, self.wiring.namespace)
-
-
-def _confirm(question: str, yes: bool) -> None:
-    """Ask on the terminal unless --yes; anything but y/yes (or no input) declines with exit 2."""
-    if yes:
-        return
-    sys.stderr.write(f"{question} [y/N] ")
-    sys.stderr.flush()
-    answer = sys.stdin.readline().strip().lower()
-    if answer not in ("y", "yes"):
-        raise CliError("declined; nothing was changed (use --yes to skip the prompt)", ExitCode.USAGE)
 
 
 # ---------------------------------------------------------------------- JSON shapes
@@ -467,7 +456,7 @@ def drain(
             _print_plan(result)
             sys.stdout.write("dry run: nothing was changed\n")
         return
-    _confirm(f"Cordon and drain {node} ({reason})?", yes)
+    confirm(f"Cordon and drain {node} ({reason})?", yes)
     policy = s.loaded.policy
     if drain_timeout is not None:
         rem = policy.remediation
@@ -535,7 +524,7 @@ def uncordon(
                 f"would uncordon {node} as {actor} (history: human_uncordoned); nothing was changed\n"
             )
         return
-    _confirm(f"Uncordon {node}?", yes)
+    confirm(f"Uncordon {node}?", yes)
     cluster = s.wiring.cluster
     try:
         _, changed = cluster.uncordon(node)

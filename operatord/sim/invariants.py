@@ -122,6 +122,7 @@ def check(result: RunResult, wrong_drains: list[str]) -> list[str]:
             if released and age < burst.scale_in.min_age:
                 out.append(f"flapping: {inst.instance_id} released {int(age.total_seconds())}s after launch")
 
+    out.extend(result.errors)
     if result.orphans:
         out.append(f"orphan instances at the end: {', '.join(result.orphans)}")
     out.extend(f"wrong drain: {w}" for w in wrong_drains)

@@ -1,13 +1,13 @@
 """Simulator: run a scenario. operatord's side is the daemon's own path, nothing simulated.
 
 Every tick: the world moves to `now` (serves the last interval, faults, kubelet, controller,
-metrics), then the controller acts. For operatord the controller is exactly what
-`shell.loop.Daemon.tick` does as the leader: `shell.observe.Observer` builds the Snapshot from
-the ports, `core.decide.decide_detailed` makes the plan, `shell.apply.apply_plan` executes it
-through the same executors (burst ones included) with an ApplyContext whose clock, sleep and
-monotonic are virtual. The ports are the world's FakeClusterApi and metrics, and the
-CapacityProvider the CLI wired (operatord's Ec2Capacity on moto, in process), wrapped in
-sim.cloud.SimCapacity. Baselines (sim.baselines) are other controllers over the same world.
+metrics), then the controller acts. For operatord the controller is `shell.loop.Daemon` itself,
+ticked on the virtual clock: `Daemon.tick()` observes through `shell.observe.Observer`, decides
+with `core.decide.decide_detailed` and applies with `shell.apply.apply_plan` and the daemon's
+executors, with virtual clock, sleep and monotonic. The ports are the world's FakeClusterApi and
+metrics, and the CapacityProvider the CLI wired (operatord's Ec2Capacity on moto, in process),
+wrapped in sim.cloud.SimCapacity. Baselines (sim.baselines) are other controllers over the same
+world.
 
 What the run yields (`RunResult`) is the world's records plus a journal of what the controller
 did (cordons, drains, scale changes, launches and releases, breaker state), from which
@@ -24,26 +24,21 @@ from pathlib import Path
 from typing import Protocol
 
 import yaml
+from prometheus_client import CollectorRegistry
 
-import operatord.shell.burst_apply
-import operatord.shell.fleet_apply
-import operatord.shell.reconcile_apply
 from operatord.core.burst.actions import LaunchBurst, ReleaseBurst, SetReplicas
-from operatord.core.decide import decide_detailed
 from operatord.core.plan import Cordon, Drain, RequestCapacity
 from operatord.policies.load import LoadedPolicy, load_policy_text, read_text
-from operatord.shell.apply import ApplyContext, apply_plan
 from operatord.shell.intents import IntentStore
+from operatord.shell.leader import LeaderElector
+from operatord.shell.loop import Daemon, LoopConfig
+from operatord.shell.metrics import build_metrics
 from operatord.shell.observe import Deadlines, Observer
 from operatord.sim.cloud import SimCapacity
 from operatord.sim.scenario import Scenario, deep_merge, relative
 from operatord.sim.serving import Trace
 from operatord.sim.world import NAMESPACE, World
 from operatord.vocab import Mode
-
-# Imported for their executors (SetReplicas, LaunchBurst, ReleaseBurst; ReconcileBurst; the fleet's
-# SetStackCondition), as the daemon must: decide() plans all of them.
-_EXECUTORS = (operatord.shell.burst_apply, operatord.shell.reconcile_apply, operatord.shell.fleet_apply)
 
 
 @dataclass(frozen=True)
@@ -69,6 +64,7 @@ class RunResult:
     ticks: int = 0
     orphans: list[str] = field(default_factory=list)
     tracked_at_end: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # ticks that failed (a bug, never expected)
 
 
 class Controller(Protocol):
@@ -133,8 +129,26 @@ class _VirtualTime:
         return self.t
 
 
+class _Policy:
+    """The daemon's PolicySource: the scenario's policy, loaded once (it never changes in a run)."""
+
+    def __init__(self, loaded: LoadedPolicy) -> None:
+        self._loaded = loaded
+
+    def revision_token(self) -> str | None:
+        return self._loaded.revision
+
+    def load(self) -> LoadedPolicy:
+        return self._loaded
+
+
 class Operatord:
-    """operatord's daemon path as the controller (module docstring)."""
+    """operatord as the controller: `shell.loop.Daemon` itself, ticked on the virtual clock.
+
+    Each tick renews the Lease (the scheduler's lease job) and runs `Daemon.tick()` — observe,
+    decide_detailed, apply_plan with the daemon's ApplyContext (drain slices, keep_going) — then
+    reads what it did from the TickReport. A tick that fails is an invariant violation.
+    """
 
     name = "operatord"
 
@@ -149,33 +163,44 @@ class Operatord:
             deadlines=Deadlines(kubernetes=60.0, prometheus=60.0, ec2=60.0),
         )
         self.vt = _VirtualTime()
-        self.policy = world.policy
-        self.mode = self.policy.mode
+        tick = world.scenario.tick
+        self.daemon = Daemon(
+            cluster=world.api,
+            namespace=NAMESPACE,
+            observer=self.observer,
+            # A Lease longer than a tick: renewed every tick, as the scheduler's lease job does.
+            elector=LeaderElector(
+                world.api, NAMESPACE, "operatord-sim", lambda: world.now, duration=tick * 3
+            ),
+            policy_source=_Policy(world.loaded),
+            policy=world.loaded,
+            metrics=build_metrics(CollectorRegistry()),
+            capacity=capacity,
+            config=LoopConfig(tick=tick, drain_slice=timedelta(seconds=20)),
+            clock=lambda: world.now,
+            sleep=self.vt.sleep,
+            monotonic=self.vt.monotonic,
+        )
+        self.daemon.prime()
         self.breaker_was_open = False
+        self.errors: list[str] = []
 
     def tick(self, world: World, now: datetime, journal: list[Entry]) -> None:
-        obs = self.observer.observe(self.policy, now)
-        snap = obs.snapshot
+        self.daemon.renew()
+        report = self.daemon.tick()
+        if report.error is not None:
+            self.errors.append(f"tick at {now.isoformat()} failed: {report.error}")
+        if report.observation is None or report.decision is None:
+            return
+        snap = report.observation.snapshot
         blind = snap.metrics is None or snap.metrics.outage is not None
         breaker_open = snap.state.breaker.open
         if breaker_open and not self.breaker_was_open:
             journal.append(Entry(now, "breaker_open", reason=snap.state.breaker.reason))
         self.breaker_was_open = breaker_open
-        decision = decide_detailed(snap, self.policy, now)
-        ctx = ApplyContext(
-            world.api,
-            NAMESPACE,
-            self.policy,
-            self.mode,
-            clock=lambda: now,
-            sleep=self.vt.sleep,
-            monotonic=self.vt.monotonic,
-            capacity=self.capacity,
-            drain_slice=timedelta(seconds=20),
-        )
-        outcomes = apply_plan(decision.plan, ctx)
+        decision = report.decision
         by_key = {a.key: a for a in decision.plan.actions}
-        for o in outcomes:
+        for o in report.outcomes:
             action = by_key.get(o.key)
             if isinstance(action, Drain) and o.status in ("applied", "failed", "refused"):
                 journal.append(Entry(now, "drain_end", action.node, o.status))
@@ -191,7 +216,6 @@ class Operatord:
                 )
             elif isinstance(action, SetReplicas):
                 up = action.replicas > action.previous
-                self.observer.replicas_changed(now, up=up)
                 journal.append(
                     Entry(now, "scale_out" if up else "scale_in", None, action.reason, action.replicas, blind)
                 )
@@ -204,10 +228,11 @@ class Operatord:
 
     def finish(self, world: World, now: datetime, result: RunResult) -> None:
         self.observer.close()
+        result.errors = list(self.errors)
         if self.capacity is None:
             return
         # Orphans: instances the cloud lists that no live intent accounts for (uncached listing).
-        intents, _ = IntentStore(world.api, NAMESPACE, self.policy.cluster).list()
+        intents, _ = IntentStore(world.api, NAMESPACE, world.policy.cluster).list()
         tracked = {r.instance_id for i in intents for r in i.instances if r.state.live}
         listed = [c.instance_id for c in self.capacity.list_now() if not c.gone]
         result.orphans = sorted(i for i in listed if i not in tracked)

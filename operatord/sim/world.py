@@ -145,6 +145,23 @@ class MemoryCursors:
         self._saved = dict(positions)
 
 
+class SimClusterApi(FakeClusterApi):
+    """FakeClusterApi whose server-side timestamps come from the virtual clock: the API server
+    stamps a condition's lastTransitionTime when the writer leaves it empty (the agent does)."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        super().__init__(history=2_000)
+        self._clock = clock
+
+    def set_node_condition(self, name: str, condition: NodeCondition) -> Node:
+        if condition.last_transition_time is None:
+            old = self.get_node(name).condition(condition.type)
+            same = old is not None and old.status == condition.status
+            at = old.last_transition_time if same and old is not None else None
+            condition = replace(condition, last_transition_time=at or self._clock())
+        return super().set_node_condition(name, condition)
+
+
 class World:
     """The simulated cluster, cloud boot, faults, serving and metrics (module docstring)."""
 
@@ -153,7 +170,7 @@ class World:
         self.loaded = loaded
         self.policy: Policy = loaded.policy
         self.now = scenario.start
-        self.api = FakeClusterApi(history=2_000)
+        self.api = SimClusterApi(lambda: self.now)
         self._rng = random.Random(scenario.seed)  # noqa: S311 (boot jitter, not cryptography)
         served = self.policy.serving.models[0]
         self.model = served

@@ -40,8 +40,11 @@ def simulate(sim_out: Path) -> SimRun:
         if key not in cache:
             out = sim_out / f"run{len(cache)}"
             result = CliRunner().invoke(app, ["simulate", scenario, "--out", str(out), *args])
-            if result.exit_code not in (0, 1):
-                raise AssertionError(f"simulate {key} exited {result.exit_code}: {result.output}")
+            crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+            if crashed or result.exit_code not in (0, 1):
+                raise AssertionError(f"simulate {key} exited {result.exit_code}: {result.output}") from (
+                    result.exception
+                )
             report = json.loads((out / "report.json").read_text())
             cache[key] = (result.exit_code, report, result.stdout)
         return cache[key]

@@ -166,3 +166,10 @@ def test_schema_and_usage_errors(simulate: SimRun) -> None:
     assert "traffic" in json.loads(r.stdout)["properties"]
     assert CliRunner().invoke(app, ["simulate", "no-such-scenario"]).exit_code == 2
     assert CliRunner().invoke(app, ["simulate", "xid-storm", "--compare", "hpa"]).exit_code == 2
+
+
+def test_json_output_is_the_report(simulate: SimRun) -> None:
+    code, report, out = simulate("nccl-bad-peer", "--capacity", "fake", "-o", "json")
+    assert code == 0
+    assert json.loads(out) == report
+    assert report["schema_version"] == 1

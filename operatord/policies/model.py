@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Literal, Self
 
-from pydantic import Field, field_validator, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from operatord.policies.base import CrossFieldError, Strict
 from operatord.policies.types import CountOrPercent, CountOrPercentField, Duration, Fraction

@@ -168,8 +168,10 @@ def stack_of(node: Node, driver_from_metrics: str | None = None) -> NodeStack:
     count_label = labels.get(LABEL_GPU_COUNT, "")
     if count_label.isdigit():
         advertised: int | None = int(count_label)
-    elif mig:
-        advertised = None  # allocatable counts MIG slices, not GPUs
+    elif mig or node.gpus == 0:
+        # MIG: allocatable counts slices, not GPUs. None at all: the device plugin has not
+        # registered yet (a booting node), which is not a vanished GPU.
+        advertised = None
     else:
         advertised = node.gpus
     return NodeStack(node.name, labels.get(LABEL_POOL), versions, advertised, mig)

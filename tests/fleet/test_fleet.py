@@ -297,3 +297,14 @@ def test_pinning_an_unknown_pool_is_a_policy_error() -> None:
 def test_check_is_deterministic_whatever_the_input_order() -> None:
     nodes = [*(a_node(f"n{i}") for i in range(5)), behind("n5")]
     assert check_fleet(nodes, BASE) == check_fleet(list(reversed(nodes)), BASE)
+
+
+def test_a_booting_node_without_gpus_yet_is_not_missing_gpus() -> None:
+    booting = a_node("n-new", gpus=0, labels={"nvidia.com/gpu.count": None})
+    assert stack_of(booting).gpus_advertised is None
+    report = check_fleet([a_node("n0"), a_node("n1"), booting], BASE)
+    verdict = report.verdict("n-new")
+    assert verdict is not None
+    assert not verdict.outlier
+    gone = a_node("n-lost", gpus=0, labels={"nvidia.com/gpu.count": "0"})  # GFD saw the GPUs vanish
+    assert check_fleet([a_node("n0"), a_node("n1"), gone], BASE).verdict("n-lost").outlier  # type: ignore[union-attr]

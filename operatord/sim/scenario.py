@@ -150,6 +150,11 @@ class Fault(Strict):
     repair_after: Duration | None = Field(
         None, description="The node is healthy again after this; None: not in the run."
     )
+    nvml: Literal["healthy", "gpu_missing", "gpu_lost", "ecc_uncorrected", "driver_mismatch"] | None = Field(
+        None,
+        description="What the agent's NVML probe reads on the node while the fault lasts; default: "
+        "gpu_missing when impact is down, else healthy (NVML sees nothing wrong).",
+    )
 
 
 class Scenario(Strict):
@@ -171,6 +176,11 @@ class Scenario(Strict):
     cloud: Cloud = Cloud()
     metrics: Metrics = Metrics()
     faults: list[Fault] = Field(default_factory=list)
+    agent_probe: bool = Field(
+        True,
+        description="Node agents run with their NVML probe (as `operatord agent` does where NVML is "
+        "available); a healthy probe clears GPUHealthy before the quiet period ends.",
+    )
 
     @model_validator(mode="after")
     def _times(self) -> Self:

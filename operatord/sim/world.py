@@ -14,9 +14,11 @@ eviction). Around it the world plays the parts Kubernetes and the hardware play 
   operatord.io/instance-id, burst pool, burst taint) after the boot delays, gets its GPUs later,
   and goes away when terminated.
 * **Node faults**: each scenario fault writes real log lines into an in-memory log source of
-  that node's *real* agent (shell.agent.Agent with the policy's fault rules), which publishes the
-  findings annotation and conditions as on a real node; the fault's impact (down, degraded) acts
-  on the replica there until the repair time.
+  that node's *real* agent (shell.agent.Agent with the policy's fault rules and, unless the
+  scenario turns it off, its NVML probe judged by the real `judge` over what NVML would read:
+  a missing or lost GPU, uncorrected ECC, a driver mismatch, or nothing wrong), which publishes
+  the findings annotation and conditions as on a real node; the fault's impact (down, degraded)
+  acts on the replica there until the repair time.
 * **Metrics**: the serving model (operatord.sim.serving) turns ready replicas and the traffic into
   the vLLM series a Prometheus would return, through FakeMetrics (same `assemble` as the real
   adapter); a Prometheus outage makes the source fail.
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from operatord.core.faults.catalog import Catalog
+from operatord.core.faults.probe import GpuReading, ProbeReading, ProbeVerdict, judge
 from operatord.core.model import Node, NodeCondition, OwnerKind, Pod, Taint, WorkloadKey
 from operatord.policies.load import LoadedPolicy
 from operatord.policies.model import Policy
@@ -374,10 +377,39 @@ class World:
                 scanner=self._scanner,
                 policy=self.policy.faults,
                 clock=lambda: self.now,
+                probe=self._probe(node) if self.scenario.agent_probe else None,
             )
             agent.start()
             self._agents[node] = (agent, src)
         self._agents[node][1].write(lines)
+
+    def _probe(self, node: str) -> Callable[[datetime], ProbeVerdict]:
+        """The agent's NVML probe on `node`: the real judge over what NVML would read now."""
+        gpus = next((p.gpus_per_node for p in self.scenario.pools if node.startswith(p.name_prefix)), 8)
+
+        def probe(now: datetime) -> ProbeVerdict:
+            return judge(self.nvml_reading(node, gpus), node=node, now=now, expected_gpus=gpus)
+
+        return probe
+
+    def nvml_reading(self, node: str, gpus: int) -> ProbeReading:
+        """What NVML reads on `node` given its active faults (scenario `nvml`, defaulted from impact)."""
+        kinds: set[str] = set()
+        for x in self.faults:
+            f = self.scenario.faults[x.index]
+            if x.node != node or (x.repaired_at is not None and self.now >= x.repaired_at):
+                continue
+            kinds.add(f.nvml or ("gpu_missing" if f.impact == "down" else "healthy"))
+        if "driver_mismatch" in kinds:
+            return ProbeReading(error="Driver/library version mismatch")
+        readings = [GpuReading(i, f"0000:{0x10 + i:02x}:00.0", "NVIDIA A100-SXM4-40GB") for i in range(gpus)]
+        if "gpu_lost" in kinds:
+            readings[0] = replace(readings[0], error="GPU is lost")
+        if "ecc_uncorrected" in kinds:
+            readings[0] = replace(readings[0], ecc_uncorrected_volatile=1)
+        if "gpu_missing" in kinds:
+            readings = readings[1:]
+        return ProbeReading(gpus=tuple(readings))
 
     # -- burst instances → nodes -------------------------------------------------------------------
 

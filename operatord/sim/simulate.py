@@ -78,6 +78,9 @@ def simulate(
         "boot_jitter": scenario.cloud.boot.jitter,
         "model": served.name,
         "billing": "per second, 60 s minimum, the policy's dated on-demand prices",
+        "time_to_cordon": f"quantised to the {scenario.tick.total_seconds():g} s tick: a line's agent publishes "
+        "and the daemon decides in the tick the line appears (0 s = within that tick; production adds the "
+        "agent's poll and up to one daemon tick)",
     }
     report = build(
         scenario_name=scenario.name,

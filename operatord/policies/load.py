@@ -64,15 +64,16 @@ class LoadedPolicy:
     rules: tuple[FaultRule, ...]
     source: str
     rule_files: tuple[str, ...] = field(default=())
+    revision: str = field(init=False, compare=False)
 
-    @property
-    def revision(self) -> str:
+    def __post_init__(self) -> None:
+        # Computed once: the daemon logs it every tick, and hashing the dumped policy is not free.
         body = {
             "policy": self.policy.model_dump(mode="json", by_alias=True),
             "rules": [r.model_dump(mode="json", by_alias=True) for r in self.rules],
         }
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        return digest[:12]
+        object.__setattr__(self, "revision", digest[:12])
 
 
 # ---------------------------------------------------------------- YAML with positions

@@ -129,18 +129,6 @@ class _VirtualTime:
         return self.t
 
 
-@dataclass(frozen=True, slots=True)
-class _FixedRevision(LoadedPolicy):
-    """The loaded policy with its revision hash computed once (LoadedPolicy.revision re-hashes the
-    whole policy on every access, which the daemon does every tick: ~15 % of a simulation)."""
-
-    fixed_revision: str = ""
-
-    @property
-    def revision(self) -> str:
-        return self.fixed_revision
-
-
 class _Policy:
     """The daemon's PolicySource: the scenario's policy, loaded once (it never changes in a run)."""
 
@@ -176,10 +164,7 @@ class Operatord:
         )
         self.vt = _VirtualTime()
         tick = world.scenario.tick
-        src = world.loaded
-        loaded = _FixedRevision(
-            src.policy, src.rules, src.source, src.rule_files, fixed_revision=src.revision
-        )
+        loaded = world.loaded
         self.daemon = Daemon(
             cluster=world.api,
             namespace=NAMESPACE,

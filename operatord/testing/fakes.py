@@ -537,4 +537,9 @@ class FakeClusterApi:
             self._check_rv("scale", workload.name, scale.resource_version, resource_version)
             stored = replace(scale, replicas=replicas, resource_version=self._bump())
             self._scales[workload] = stored
+            if replicas < scale.replicas:
+                # The disruption controller re-reads a workload's expected pods after a scale-in;
+                # without this, a PDB would keep counting the removed replicas and block every eviction.
+                for key in [k for k in self._pdb_expected if k[0] == workload.namespace]:
+                    del self._pdb_expected[key]
             return stored

@@ -890,6 +890,8 @@ class _Ops:
             new.setdefault("spec", {})["replicas"] = int(new_view["spec"]["replicas"])
             if self.params.get("dryRun") != "All":
                 new = self.st._commit(self.kind, self.key(), old, new)
+                if new["spec"]["replicas"] < int((old.get("spec") or {}).get("replicas", 1)):
+                    self._forget_expected_pods()
             return self.scale(new)
         if r.sub not in (None, "status"):
             raise ApiError(404, "NotFound", f"unknown subresource {r.sub!r}")
@@ -998,6 +1000,13 @@ class _Ops:
         if not dry:
             self.st._delete(self.kind, (self.ns(), str(self.route.name)))
         return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    def _forget_expected_pods(self) -> None:
+        """After a scale-in the disruption controller re-reads the expected pods from the workload;
+        here the namespace's budgets start counting again from the pods that are left."""
+        for (k, ns, _), o in self.st._objects.items():
+            if k == "PodDisruptionBudget" and ns == self.ns():
+                (o.get("status") or {}).pop("expectedPods", None)
 
     def _disruptions_allowed(self, pdb: Obj) -> tuple[int, int, int]:
         spec = pdb.get("spec") or {}

@@ -288,3 +288,18 @@ def test_delete_node(world: World) -> None:
     world.api.delete_node("burst-1")
     with pytest.raises(NotFound):
         world.api.delete_node("burst-1")
+
+
+def test_scale_in_lowers_what_a_pdb_expects(world: World) -> None:
+    """After a scale-in the budget counts the replicas that are left, not the ones removed."""
+    key = world.workload("Deployment", "default", "vllm", 3)
+    for i in range(3):
+        world.pod(f"p{i}", node=f"gpu-{i}", labels={"app": "vllm"})
+    world.pdb("vllm", {"app": "vllm"}, max_unavailable=1)
+    assert world.api.evict("default", "p0").result == EvictResult.EVICTED  # 3 expected, 1 may go
+    world.pod("p3", node="gpu-3", labels={"app": "vllm"})  # the controller's replacement for p0
+    world.api.set_scale(key, 2)
+    world.api.delete_pod("default", "p3")  # the scale-in removes a replica
+    # 2 expected now, 1 may go; still expecting 3 would leave 2 of 2 needed and block every drain
+    assert world.api.evict("default", "p1").result == EvictResult.EVICTED
+    assert world.api.evict("default", "p2").result == EvictResult.BLOCKED

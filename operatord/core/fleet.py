@@ -393,13 +393,14 @@ def holds_cordon(node: Node) -> bool:
 
 
 def _condition_update(node: Node, verdict: NodeVerdict) -> list[Action]:
-    status = "False" if verdict.outlier else "True"
-    message = verdict.summary()
     current = node.condition(CONDITION_STACK_CONSISTENT)
+    outlier = verdict.outlier
+    if current is None and not outlier:
+        return []  # nothing to say about a node that has always been consistent
+    status = "False" if outlier else "True"
+    message = verdict.summary()
     if current is not None and current.status == status and current.message == message:
         return []
-    if current is None and not verdict.outlier:
-        return []  # nothing to say about a node that has always been consistent
     return [
         SetStackCondition(
             key=action_key("stack_condition", node.name, status, message),

@@ -94,7 +94,10 @@ class Node:
     )  # status.nodeInfo: kernelVersion, osImage, containerRuntimeVersion, kubeletVersion
 
     def condition(self, type_: str) -> NodeCondition | None:
-        return next((c for c in self.conditions if c.type == type_), None)
+        for c in self.conditions:  # a plain loop: called for every node on every tick
+            if c.type == type_:
+                return c
+        return None
 
     @property
     def ready(self) -> bool:

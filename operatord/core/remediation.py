@@ -21,6 +21,7 @@ Application faults never reach here (operatord.core.nodes keeps node faults only
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -392,7 +393,7 @@ def _plan_drains(
     in_progress = {pool: guards.draining(members) for pool, members in by_pool.items()}
     started: dict[str, int] = defaultdict(int)
     lost: dict[str, int] = defaultdict(int)
-    all_serving = sum(serving.values())
+    all_serving = sum(serving.values()) - _burst_gpus_not_serving_yet(snap, policy, views)
     last_start = guards.last_drain_start(v.history for v in views)
     waiting: set[str] = set()
     for it in drains:
@@ -590,3 +591,20 @@ def plan_manual_drain(
         detail=detail(note=why[:200], forced=force),
     )
     return Plan.of(cordon, drain)
+
+
+def _burst_gpus_not_serving_yet(snap: Snapshot, policy: Policy, views: Sequence[NodeView]) -> int:
+    """GPUs of burst nodes that are up but run no Ready GPU pod yet: a replacement counts once its
+    replica serves (design §1.5), not when its GPUs appear (model load takes minutes more).
+    Without a pod listing nothing is subtracted (unknown is not "not serving")."""
+    if snap.pods is None:
+        return 0
+    burst_pools = {p.name for p in policy.pools if p.kind == "burst"}
+    if not burst_pools:
+        return 0
+    busy = {
+        p.node_name for p in snap.pods if p.gpus > 0 and p.ready and not p.deleting and p.phase == "Running"
+    }
+    return sum(
+        v.node.gpus for v in views if v.pool in burst_pools and v.name not in busy and guards.gpu_loss(v) > 0
+    )

@@ -340,6 +340,22 @@ class TestCapacity:
             "drain:gpu-03",
         ]
 
+    def test_a_burst_replacement_counts_once_its_replica_serves_not_when_its_gpus_appear(self) -> None:
+        from dataclasses import replace
+
+        from operatord.core.model import Pod
+
+        waiting = OperatordState(capacity_requests=(CapacityRequest("gpu-03", 8, "x", NOW - minutes(5)),))
+        nodes = [*self.nodes(), a_node("burst-1", pool="burst-p4d")]
+        loading = replace(snap(nodes, waiting, demand_gpus=76), pods=())
+        assert summarize(plan_remediation(loading, self.policy, NOW)) == ["hold:awaiting_capacity:gpu-03"]
+        replica = Pod("llm", "vllm-7", node_name="burst-1", gpus=8, ready=True)
+        serving = replace(loading, pods=(replica,))
+        assert summarize(plan_remediation(serving, self.policy, NOW)) == [
+            "close_capacity_request:gpu-03",
+            "drain:gpu-03",
+        ]
+
     def test_fatal_never_waits(self) -> None:
         nodes = fleet(10, **{"gpu-03": cordoned("gpu-03", findings=[a_finding()])})
         assert summarize(plan_remediation(snap(nodes, demand_gpus=80), self.policy, NOW)) == ["drain:gpu-03"]

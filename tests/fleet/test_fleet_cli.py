@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from operatord.testing import kubeobjects as k
-from operatord.testing.harness import Harness
+from operatord.testing.harness import Harness, write_kubeconfig
 
 from .test_fleet import GFD, INFO
 
@@ -89,11 +89,7 @@ def test_consistent_fleet_exits_0(tmp_path: Path) -> None:
 
 
 def test_api_unreachable_is_exit_3(harness: Harness, tmp_path: Path) -> None:
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{name: x, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-        "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
-    )
+    config = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")  # nothing listens there
     result = harness.cli("--policy", POLICY, "fleet", "versions", env={"KUBECONFIG": str(config)})
     assert result.returncode == 3
     assert "Traceback" not in result.stderr

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from operatord.testing import kubeobjects as k
-from operatord.testing.harness import Harness
+from operatord.testing.harness import Harness, write_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,11 +27,7 @@ def test_policy_and_url_come_from_the_configmap() -> None:
 
 
 def test_unreachable_cluster_falls_back_to_the_local_policy(tmp_path: Path) -> None:
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{name: x, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-        "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
-    )
+    config = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")  # nothing listens there
     with Harness() as h:
         result = h.cli(
             "metrics",

@@ -147,6 +147,8 @@ def active_faults(
                 old.rule if old.first_seen <= first else fault.rule,
             )
         by_class[f.class_] = fault
+    if not by_class and not node.conditions:
+        return ()
     for type_ in (CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY):
         cond = node.condition(type_)
         if cond is None or cond.status != "False":
@@ -169,8 +171,10 @@ def build_views(
 ) -> tuple[NodeView, ...]:
     """Views of the nodes that belong to a policy pool, sorted by name, fleet events set aside."""
     views: list[NodeView] = []
+    selectors = [(p.name, tuple(p.selector.items())) for p in policy.pools]
     for node in sorted(nodes, key=lambda n: n.name):
-        pool = pool_of(node, policy.pools)
+        labels = node.labels
+        pool = next((name for name, sel in selectors if all(labels.get(k) == v for k, v in sel)), None)
         if pool is None:
             continue
         history = decode_history(node.annotations.get(ANNOTATION_HISTORY))

@@ -600,11 +600,12 @@ def _burst_gpus_not_serving_yet(snap: Snapshot, policy: Policy, views: Sequence[
     if snap.pods is None:
         return 0
     burst_pools = {p.name for p in policy.pools if p.kind == "burst"}
-    if not burst_pools:
+    up = {v.name: v.node.gpus for v in views if v.pool in burst_pools and guards.gpu_loss(v) > 0}
+    if not up:
         return 0
-    busy = {
-        p.node_name for p in snap.pods if p.gpus > 0 and p.ready and not p.deleting and p.phase == "Running"
-    }
-    return sum(
-        v.node.gpus for v in views if v.pool in burst_pools and v.name not in busy and guards.gpu_loss(v) > 0
-    )
+    for p in snap.pods:
+        if p.node_name in up and p.gpus > 0 and p.ready and not p.deleting and p.phase == "Running":
+            del up[p.node_name]
+            if not up:
+                return 0
+    return sum(up.values())

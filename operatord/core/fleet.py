@@ -23,6 +23,7 @@ from types import MappingProxyType
 
 from operatord.core import guards
 from operatord.core.model import OPERATORD_OWNER, Node
+from operatord.core.nodes import pool_matcher
 from operatord.core.plan import Action, Cordon, Hold, Plan, action_key, detail
 from operatord.core.state import OperatordState
 from operatord.policies.model import Policy, Pool, StackComponent
@@ -187,11 +188,10 @@ def check_fleet(
     """
     metrics = driver_from_metrics or {}
     by_pool: dict[str, list[NodeStack]] = {p.name: [] for p in policy.pools}
-    selectors = [(p.name, tuple(p.selector.items())) for p in policy.pools]
+    pool_of = pool_matcher(policy.pools)
     unpooled: list[str] = []
     for node in sorted(nodes, key=lambda n: n.name):
-        labels = node.labels
-        pool_name = next((name for name, sel in selectors if all(labels.get(k) == v for k, v in sel)), None)
+        pool_name = pool_of(node)
         if pool_name is None:
             unpooled.append(node.name)
             continue

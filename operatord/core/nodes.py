@@ -14,7 +14,7 @@ fault), not many bad nodes; its faults are set aside (`fleet_faults`) and not ac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -85,12 +85,20 @@ class NodeView:
         return not self.node.ready or bool(self.faults) or bool(self.fleet_faults)
 
 
-def pool_of(node: Node, pools: Sequence[Pool]) -> str | None:
-    for pool in pools:
-        selector = pool.selector
-        if all(node.labels.get(k) == v for k, v in selector.items()):
-            return pool.name
-    return None
+def pool_matcher(pools: Sequence[Pool]) -> Callable[[Node], str | None]:
+    """node → the name of the first pool whose selector its labels satisfy, else None.
+
+    The selectors are built once: this runs for every node on every tick."""
+    selectors = tuple((p.name, tuple(p.selector.items())) for p in pools)
+
+    def pool_of(node: Node) -> str | None:
+        labels = node.labels
+        for name, selector in selectors:
+            if all(labels.get(k) == v for k, v in selector):
+                return name
+        return None
+
+    return pool_of
 
 
 def decode_findings(text: str | None) -> tuple[tuple[Finding, ...], str | None]:
@@ -171,10 +179,9 @@ def build_views(
 ) -> tuple[NodeView, ...]:
     """Views of the nodes that belong to a policy pool, sorted by name, fleet events set aside."""
     views: list[NodeView] = []
-    selectors = [(p.name, tuple(p.selector.items())) for p in policy.pools]
+    pool_of = pool_matcher(policy.pools)
     for node in sorted(nodes, key=lambda n: n.name):
-        labels = node.labels
-        pool = next((name for name, sel in selectors if all(labels.get(k) == v for k, v in sel)), None)
+        pool = pool_of(node)
         if pool is None:
             continue
         history = decode_history(node.annotations.get(ANNOTATION_HISTORY))

@@ -25,7 +25,7 @@ def _set_stack_condition(action: SetStackCondition, ctx: ApplyContext) -> Outcom
     text = (
         f"GPU stack consistent with its pool again: {action.message}"
         if action.consistent
-        else f"GPU stack differs from its pool: {action.message} (runbooks/version_skew.md)"
+        else f"GPU stack differs from its pool: {action.message}"
     )
     emit_event(ctx, action.node, action.reason, text, warning=not action.consistent, action="StackCheck")
     return Outcome(

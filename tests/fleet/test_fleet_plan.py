@@ -126,6 +126,7 @@ def test_apply_writes_condition_and_one_event_then_nothing() -> None:
     assert written is not None
     assert (written.status, written.reason) == ("False", "VersionSkew")
     assert [(e.name, e.reason, e.type) for e in cluster.events] == [("x0", "version_skew", "Warning")]
+    assert cluster.events[0].message.endswith("(runbooks/version_skew.md)")
     again = [cluster.get_node(n.name) for n in nodes]
     assert plan_for(again).is_empty
 

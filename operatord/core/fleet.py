@@ -20,10 +20,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 from operatord.core import guards
 from operatord.core.model import OPERATORD_OWNER, Node
-from operatord.core.nodes import pool_matcher
+from operatord.core.nodes import by_name, pool_matcher
 from operatord.core.plan import Action, Cordon, Hold, Plan, action_key, detail
 from operatord.core.state import OperatordState
 from operatord.policies.model import Policy, Pool, StackComponent
@@ -55,8 +56,7 @@ LABEL_MIG_STRATEGY = "nvidia.com/mig.strategy"
 _MIG_SUFFIX = "-MIG-"
 
 
-@dataclass(frozen=True, slots=True)
-class NodeStack:
+class NodeStack(NamedTuple):
     """What one node reports: component → version (absent = unknown), and its GPUs."""
 
     node: str
@@ -83,8 +83,7 @@ class Difference:
     source: str
 
 
-@dataclass(frozen=True, slots=True)
-class NodeVerdict:
+class NodeVerdict(NamedTuple):
     node: str
     pool: str
     differences: tuple[Difference, ...] = ()
@@ -185,28 +184,63 @@ def check_fleet(
 
     Deterministic: pools in policy order, nodes by name. Pools select nodes by their node
     selector; a node selected by no pool is listed in `unpooled` and judged by nothing.
+    Fleets are uniform, so nodes are grouped by what their stack is read from: a 5,000-node
+    pool has a handful of distinct stacks, each read, counted and judged once.
     """
     metrics = driver_from_metrics or {}
-    by_pool: dict[str, list[NodeStack]] = {p.name: [] for p in policy.pools}
+    members: dict[str, list[tuple[str, _StackInputs]]] = {p.name: [] for p in policy.pools}
+    stacks: dict[_StackInputs, NodeStack] = {}
     pool_of = pool_matcher(policy.pools)
     unpooled: list[str] = []
-    for node in sorted(nodes, key=lambda n: n.name):
+    for node in sorted(nodes, key=by_name):
         pool_name = pool_of(node)
         if pool_name is None:
             unpooled.append(node.name)
             continue
-        by_pool[pool_name].append(stack_of(node, metrics.get(node.name)))
+        driver = metrics.get(node.name)
+        inputs = _stack_inputs(node, driver)
+        if inputs not in stacks:
+            stacks[inputs] = stack_of(node, driver)
+        members[pool_name].append((node.name, inputs))
     reports = []
     for pool in policy.pools:
-        stacks = by_pool[pool.name]
+        counts = Counter(inputs for _, inputs in members[pool.name])
         pins = policy.fleet.pinned.get(pool.name, {})
-        reference: dict[str, Reference] = {
-            c: pool_reference(c, stacks, pins.get(c)) for c in COMPONENTS if c not in policy.fleet.ignore
-        }
-        verdicts = _judge_all(stacks, pool, reference)
+        reference: dict[str, Reference] = {}
+        for c in COMPONENTS:
+            if c in policy.fleet.ignore:
+                continue
+            seen: Counter[str] = Counter()
+            for inputs, count in counts.items():
+                version = stacks[inputs].versions.get(c)
+                if version is not None:
+                    seen[version] += count
+            reference[c] = _reference(seen, pins.get(c))
+        verdicts = _judge_all(members[pool.name], stacks, pool, reference)
         reports.append(PoolReport(pool.name, MappingProxyType(reference), verdicts))
     index = {v.node: v for r in reports for v in r.nodes}
     return FleetReport(tuple(reports), tuple(unpooled), MappingProxyType(index))
+
+
+_StackInputs = tuple[object, ...]
+_STACK_LABELS = (
+    *(key for forms in (_DRIVER_LABELS, _CUDA_LABELS) for keys in forms for key in keys),
+    LABEL_GPU_PRODUCT,
+    LABEL_GPU_COUNT,
+    LABEL_MIG_STRATEGY,
+)
+
+
+def _stack_inputs(node: Node, driver_from_metrics: str | None) -> _StackInputs:
+    """Everything stack_of reads, except the node's name: equal inputs, equal stacks."""
+    info = node.info
+    return (
+        tuple(map(node.labels.get, _STACK_LABELS)),
+        node.annotations.get(ANNOTATION_STACK),
+        tuple(info.items()) if info else (),
+        node.gpus,
+        driver_from_metrics,
+    )
 
 
 def pool_reference(component: str, stacks: Sequence[NodeStack], pinned: Sequence[str] | None) -> Reference:
@@ -216,9 +250,12 @@ def pool_reference(component: str, stacks: Sequence[NodeStack], pinned: Sequence
     halfway through a rolling upgrade there is no majority and nobody is an outlier, which is
     why an upgrade should be pinned to its target in the policy.
     """
+    return _reference(Counter(s.versions[component] for s in stacks if component in s.versions), pinned)
+
+
+def _reference(seen: Counter[str], pinned: Sequence[str] | None) -> Reference:
     if pinned:
         return Reference(tuple(pinned), "pinned")
-    seen = Counter(s.versions[component] for s in stacks if component in s.versions)
     if not seen:
         return Reference((), "none", "no node reports it")
     (top, count), *rest = seen.most_common()
@@ -241,29 +278,22 @@ def serving_allowed(node: Node, report: FleetReport) -> tuple[bool, str]:
 
 
 def _judge_all(
-    stacks: Sequence[NodeStack], pool: Pool, reference: Mapping[str, Reference]
+    members: Sequence[tuple[str, _StackInputs]],
+    stacks: Mapping[_StackInputs, NodeStack],
+    pool: Pool,
+    reference: Mapping[str, Reference],
 ) -> tuple[NodeVerdict, ...]:
-    """Verdicts in node order; nodes with the same stack share one comparison (fleets are uniform,
-    so a 5,000-node pool is judged a handful of times, not 5,000)."""
+    """Verdicts in node order; nodes with the same stack share one comparison."""
     checks = tuple(reference.items())
-    components = tuple(reference)
-    seen: dict[tuple[object, ...], tuple[tuple[Difference, ...], tuple[str, ...]]] = {}
+    judged: dict[_StackInputs, tuple[tuple[Difference, ...], tuple[str, ...]]] = {}
     out = []
-    for stack in stacks:
-        versions = stack.versions
-        signature = (*map(versions.get, components), stack.gpus_advertised)
-        judged = seen.get(signature)
-        if judged is None:
-            judged = seen[signature] = _compare(versions, checks)
+    for name, inputs in members:
+        stack = stacks[inputs]
+        found = judged.get(inputs)
+        if found is None:
+            found = judged[inputs] = _compare(stack.versions, checks)
         out.append(
-            NodeVerdict(
-                node=stack.node,
-                pool=pool.name,
-                differences=judged[0],
-                unknown=judged[1],
-                gpus_advertised=stack.gpus_advertised,
-                gpus_expected=pool.gpus_per_node,
-            )
+            NodeVerdict(name, pool.name, found[0], found[1], stack.gpus_advertised, pool.gpus_per_node)
         )
     return tuple(out)
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import NamedTuple
 
 from operatord.core.findings import Finding
 from operatord.core.history import History, decode_history
@@ -36,6 +38,9 @@ from operatord.vocab import (
 _ACTIONABLE = frozenset({FaultAction.DRAIN, FaultAction.RESET_GPU, FaultAction.REBOOT, FaultAction.CORDON})
 _DRAINING = frozenset({FaultAction.DRAIN, FaultAction.RESET_GPU, FaultAction.REBOOT})
 _CAMEL = {c.camel: c for c in FaultClass}
+_HEALTH_CONDITIONS = frozenset({CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY})
+_NO_HISTORY = History()
+by_name = attrgetter("name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +56,7 @@ class Fault:
     from_condition: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class NodeView:
+class NodeView(NamedTuple):
     node: Node
     pool: str
     history: History
@@ -90,6 +94,18 @@ def pool_matcher(pools: Sequence[Pool]) -> Callable[[Node], str | None]:
 
     The selectors are built once: this runs for every node on every tick."""
     selectors = tuple((p.name, tuple(p.selector.items())) for p in pools)
+    keys = {k for _, selector in selectors for k, _ in selector}
+    if len(keys) == 1 and all(len(selector) == 1 for _, selector in selectors):
+        # The usual shape (one pool label, a value per pool): one dict lookup per node.
+        (key,) = keys
+        by_value: dict[str | None, str] = {}
+        for name, ((_, value),) in selectors:
+            by_value.setdefault(value, name)
+
+        def pool_by_label(node: Node) -> str | None:
+            return by_value.get(node.labels.get(key))
+
+        return pool_by_label
 
     def pool_of(node: Node) -> str | None:
         labels = node.labels
@@ -174,18 +190,40 @@ def active_faults(
     return tuple(sorted(by_class.values(), key=lambda f: (f.first_seen, f.class_.value)))
 
 
+def _health_condition_false(node: Node) -> bool:
+    for c in node.conditions:  # noqa: SIM110 - a plain loop: any() over a generator costs twice as much, on every node
+        if c.status == "False" and c.type in _HEALTH_CONDITIONS:
+            return True
+    return False
+
+
+def selects(selector: Mapping[str, str]) -> Callable[[Node], bool]:
+    """node → its labels satisfy the selector; built once, run for every node on every tick."""
+    items = tuple(selector.items())
+    if len(items) == 1:
+        ((key, value),) = items
+        return lambda node: node.labels.get(key) == value
+    return lambda node: all(node.labels.get(k) == v for k, v in items)
+
+
 def build_views(
     nodes: Iterable[Node], policy: Policy, state: OperatordState, now: datetime
 ) -> tuple[NodeView, ...]:
     """Views of the nodes that belong to a policy pool, sorted by name, fleet events set aside."""
     views: list[NodeView] = []
     pool_of = pool_matcher(policy.pools)
-    for node in sorted(nodes, key=lambda n: n.name):
+    for node in sorted(nodes, key=by_name):
         pool = pool_of(node)
         if pool is None:
             continue
-        history = decode_history(node.annotations.get(ANNOTATION_HISTORY))
-        findings, problem = decode_findings(node.annotations.get(ANNOTATION_FINDINGS))
+        annotations = node.annotations
+        history_text = annotations.get(ANNOTATION_HISTORY)
+        findings_text = annotations.get(ANNOTATION_FINDINGS)
+        if not history_text and not findings_text and not _health_condition_false(node):
+            views.append(NodeView(node, pool, _NO_HISTORY))  # most nodes, on most ticks
+            continue
+        history = decode_history(history_text)
+        findings, problem = decode_findings(findings_text)
         faults = active_faults(
             node,
             findings,
@@ -206,7 +244,7 @@ def build_views(
             out.append(v)  # most nodes: nothing to set aside, no copy
             continue
         kept = tuple(f for f in v.faults if f not in aside)
-        out.append(replace(v, faults=kept, fleet_faults=aside))
+        out.append(v._replace(faults=kept, fleet_faults=aside))
     return tuple(out)
 
 

@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from operatord.core import guards
 from operatord.core.fleet import holds_cordon
@@ -62,8 +63,7 @@ class Want:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class NodeIntent:
+class NodeIntent(NamedTuple):
     view: NodeView
     records: tuple[RecordTransition, ...] = ()
     want: Want | None = None
@@ -99,8 +99,16 @@ def _toleration(view: NodeView, policy: Policy) -> timedelta:
     )
 
 
+def idle(view: NodeView) -> bool:
+    """Schedulable, healthy by its history and without active faults: nothing to want, record or
+    hold. Most nodes on most ticks; checked before anything else is built for them."""
+    return not view.faults and not view.node.unschedulable and view.history.state == S.HEALTHY
+
+
 def node_intent(view: NodeView, policy: Policy, now: datetime) -> NodeIntent:
     """What this node wants next, from its state, cordon owner and active faults (guards aside)."""
+    if idle(view):
+        return NodeIntent(view)
     node, state = view.node, view.history.state
     owner = node.cordon_owner
     if owner is not None and owner.is_human:
@@ -114,10 +122,10 @@ def node_intent(view: NodeView, policy: Policy, now: datetime) -> NodeIntent:
     if owner is not None and owner.is_operatord and state in (S.HEALTHY, S.SUSPECT):
         state = S.CORDONED  # the cordon is the truth when its history entry was lost
     faults = view.faults
+    if state == S.HEALTHY and not faults:
+        return NodeIntent(view)
     reason = _reason(view)
     if state == S.HEALTHY:
-        if not faults:
-            return NodeIntent(view)
         if _toleration(view, policy) <= timedelta(0):
             return NodeIntent(view, want=Want("cordon", NodeEvent.FAULT_CONFIRMED, reason))
         rec = _record(view, NodeEvent.FAULT_SEEN, state, reason, now)
@@ -172,7 +180,7 @@ def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
     """This tick's remediation actions and holds; deterministic for equal inputs."""
     rp = policy.remediation
     views = build_views(snap.nodes, policy, snap.state, now)
-    intents = [node_intent(v, policy, now) for v in views]
+    intents = [node_intent(v, policy, now) for v in views if not idle(v)]
     holds: list[Hold] = []
     records: list[Action] = []
     fleet: dict[FaultClass, list[str]] = defaultdict(list)
@@ -385,6 +393,8 @@ def _plan_drains(
         (it for it in intents if it.want is not None and it.want.kind in ("drain", "resume")),
         key=_drain_order,
     )
+    if not drains:
+        return [], [], _close_stale_requests(snap, set(), [])
     actions: list[Action] = []
     holds: list[Hold] = []
     capacity: list[Action] = []
@@ -508,8 +518,13 @@ def _plan_drains(
                 detail=detail(resume=want.kind == "resume"),
             )
         )
-    # Requests whose node no longer waits for a drain (recovered, drained, gone) are closed.
     pending = {it.view.name for it in drains} | waiting
+    return actions, holds, _close_stale_requests(snap, pending, capacity)
+
+
+def _close_stale_requests(snap: Snapshot, pending: set[str], capacity: list[Action]) -> list[Action]:
+    """`capacity` plus a close for each request whose node no longer waits for a drain
+    (recovered, drained, gone)."""
     closing = {a.node for a in capacity if isinstance(a, CloseCapacityRequest)}
     for req in snap.state.capacity_requests:
         if req.node not in pending and req.node not in closing:
@@ -520,7 +535,7 @@ def _plan_drains(
                     node=req.node,
                 )
             )
-    return actions, holds, capacity
+    return capacity
 
 
 def plan_manual_drain(

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
+from typing import NamedTuple
 
 from operatord.core.burst.actions import (
     Action,
@@ -85,8 +86,7 @@ class ModelSignals:
     pending_replicas: int = 0  # replicas not scheduled (for hpa-owned models)
 
 
-@dataclass(frozen=True, slots=True)
-class LocalNode:
+class LocalNode(NamedTuple):
     name: str
     gpus: int  # healthy, schedulable, allocatable GPUs
 

@@ -13,6 +13,7 @@ from operatord.core.burst.intent import Intent
 from operatord.core.burst.lifecycle import BurstState
 from operatord.core.metrics import Known, MetricsSnapshot, demand_tokens_per_s
 from operatord.core.model import Node
+from operatord.core.nodes import by_name, selects
 from operatord.core.scaling import CapacityRequest, DemandSample, LocalNode, LocalPool, ModelSignals
 from operatord.core.state import OperatordState
 from operatord.policies.model import Policy, ServedModel
@@ -52,29 +53,29 @@ def local_pools(nodes: Sequence[Node], policy: Policy) -> tuple[LocalPool, ...]:
     """Healthy schedulable GPUs per node of every local pool: Ready, not cordoned, not a burst node,
     GPUHealthy/NCCLHealthy not False (an unhealthy node's GPUs are not capacity)."""
     out: list[LocalPool] = []
+    usable = sorted((n for n in nodes if _usable(n)), key=by_name)
     for pool in policy.pools:
         if pool.kind != "local":
             continue
-        selector = pool.selector
-        members = [
-            LocalNode(n.name, n.gpus)
-            for n in sorted(nodes, key=lambda n: n.name)
-            if all(n.labels.get(k) == v for k, v in selector.items()) and _usable(n)
-        ]
-        out.append(LocalPool(pool.name, pool.gpu_type, pool.gpus_per_node, tuple(members)))
+        member = selects(pool.selector)
+        members = tuple(LocalNode(n.name, n.gpus) for n in usable if member(n))
+        out.append(LocalPool(pool.name, pool.gpu_type, pool.gpus_per_node, members))
     return tuple(out)
 
 
 def _usable(node: Node) -> bool:
-    if not node.ready or node.unschedulable or node.gpus <= 0:
+    if node.unschedulable or node.gpus <= 0:
         return False
-    if any(t.key == TAINT_BURST for t in node.taints):
-        return False
-    for kind in (CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY):
-        cond = node.condition(kind)
-        if cond is not None and cond.status == "False":
+    ready = False
+    for cond in node.conditions:  # one pass: this runs for every node on every tick
+        if cond.type == "Ready":
+            ready = cond.status == "True"
+        elif cond.status == "False" and cond.type in _HEALTH_CONDITIONS:
             return False
-    return True
+    return ready and not any(t.key == TAINT_BURST for t in node.taints)
+
+
+_HEALTH_CONDITIONS = frozenset({CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY})
 
 
 def capacity_requests(state: OperatordState) -> tuple[CapacityRequest, ...]:

@@ -62,6 +62,31 @@ def recent_cordons(
     )
 
 
+def explained_cordons(
+    views: Iterable[NodeView], *, window: timedelta, counts_from: datetime | None, now: datetime
+) -> tuple[str, ...]:
+    """Nodes operatord cordoned inside the breaker window for a fault class that a fleet event now
+    explains: the per-node model was wrong for them (a shared cause, such as a bad driver rollout,
+    looked like single bad nodes until enough of them showed it). Names sorted."""
+    start = now - window
+    if counts_from is not None and counts_from > start:
+        start = counts_from
+    out = []
+    for v in views:
+        if not v.fleet_faults:
+            continue
+        classes = {f.class_.value for f in v.fleet_faults}
+        if any(
+            e.event == CORDON_EVENT
+            and e.actor == OPERATORD_OWNER
+            and e.reason in classes
+            and start <= e.at <= now
+            for e in v.history.entries
+        ):
+            out.append(v.name)
+    return tuple(sorted(out))
+
+
 def breaker_trips(recent: int, planned: int, node_count: int, fraction: float) -> bool:
     """True when this tick's cordons would take the window's quarantined share over the breaker."""
     return planned > 0 and exceeds_share(recent + planned, node_count, fraction)

@@ -202,12 +202,14 @@ def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
             holds.append(it.hold)
     wants = [it for it in intents if it.want is not None]
 
+    # 1b. a fleet event that explains cordons operatord made: its own actions had a shared cause.
+    trip = _fleet_event_trip(snap, policy, views, now)
     # 2. pause and breaker: no automatic cordon, drain or uncordon (hand-offs are records).
     stop = (
         Reason.PAUSED
         if snap.state.pause is not None
         else Reason.BREAKER_OPEN
-        if snap.state.breaker.open
+        if snap.state.breaker.open or trip is not None
         else None
     )
     if stop is not None:
@@ -243,7 +245,7 @@ def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
             kept.append(it)
     wants = kept
 
-    actions: list[Action] = []
+    actions: list[Action] = [trip] if trip is not None else []
     # 5. cordons, or the breaker.
     cordons = [it for it in wants if it.want is not None and it.want.kind == "cordon"]
     breaker_tripped = False
@@ -344,6 +346,32 @@ def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
                     )
                 )
     return Plan(tuple(records) + tuple(actions), tuple(holds))
+
+
+def _fleet_event_trip(
+    snap: Snapshot, policy: Policy, views: Sequence[NodeView], now: datetime
+) -> TripBreaker | None:
+    """Trip the breaker when a fleet event explains nodes operatord cordoned in the breaker window.
+
+    The correlation needs `fleet_event_nodes` nodes to see a shared cause, so the first nodes of a
+    bad rollout are cordoned (and one may start draining) as single bad nodes. Once the fleet event
+    explains them, operatord's own recent actions are suspect: stop every automatic cordon, drain
+    and uncordon and page, rather than keep draining or uncordon on a guess (design §1.5)."""
+    if snap.state.breaker.open or not any(v.fleet_faults for v in views):
+        return None
+    breaker = policy.remediation.breaker
+    explained = guards.explained_cordons(
+        views, window=breaker.window, counts_from=snap.state.breaker.counts_from, now=now
+    )
+    if not explained:
+        return None
+    classes = sorted({f.class_.value for v in views if v.name in explained for f in v.fleet_faults})
+    return TripBreaker(
+        key=action_key("trip_breaker", now.isoformat()),
+        reason=Reason.BREAKER_OPEN.value,
+        since=now,
+        detail=detail(fleet_event=",".join(classes), cordoned=",".join(explained), count=len(explained)),
+    )
 
 
 def _state_for(view: NodeView) -> S:

@@ -153,21 +153,35 @@ class ScalingPlan:
 # -- forecasting -----------------------------------------------------------------------------------
 
 
-def holt(samples: Sequence[DemandSample], alpha: float, beta: float) -> tuple[float, float] | None:
-    """Holt's linear smoothing over irregularly spaced samples: (level, trend per second)."""
+def holt_path(samples: Sequence[DemandSample], alpha: float, beta: float) -> list[tuple[float, float]]:
+    """Holt's linear smoothing over irregularly spaced samples: (level, trend per second) after
+    each sample, in one pass (the stabilization window asks what every past tick forecast)."""
     if not samples:
-        return None
+        return []
     level, trend = samples[0].tokens_per_s, 0.0
     prev = samples[0].at
+    path = [(level, trend)]
     for s in samples[1:]:
         dt = (s.at - prev).total_seconds()
-        if dt <= 0:
-            continue
-        predicted = level + trend * dt
-        new_level = alpha * s.tokens_per_s + (1 - alpha) * predicted
-        trend = beta * (new_level - level) / dt + (1 - beta) * trend
-        level, prev = new_level, s.at
-    return level, trend
+        if dt > 0:
+            predicted = level + trend * dt
+            new_level = alpha * s.tokens_per_s + (1 - alpha) * predicted
+            trend = beta * (new_level - level) / dt + (1 - beta) * trend
+            level, prev = new_level, s.at
+        path.append((level, trend))
+    return path
+
+
+def holt(samples: Sequence[DemandSample], alpha: float, beta: float) -> tuple[float, float] | None:
+    """Holt's linear smoothing over irregularly spaced samples: (level, trend per second)."""
+    path = holt_path(samples, alpha, beta)
+    return path[-1] if path else None
+
+
+def ahead(fit: tuple[float, float], last: float, horizon: timedelta, cap_factor: float) -> float:
+    """The fit's demand `horizon` ahead; never negative, never above `cap_factor` × `last`."""
+    level, trend = fit
+    return min(max(0.0, level + trend * horizon.total_seconds()), cap_factor * last)
 
 
 def forecast(
@@ -177,9 +191,7 @@ def forecast(
     fit = holt(samples, alpha, beta)
     if fit is None:
         return None
-    level, trend = fit
-    value = max(0.0, level + trend * horizon.total_seconds())
-    return min(value, cap_factor * samples[-1].tokens_per_s)
+    return ahead(fit, samples[-1].tokens_per_s, horizon, cap_factor)
 
 
 def boot_horizon(intents: Sequence[Intent]) -> timedelta | None:
@@ -332,10 +344,11 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
         if demand is not None:
             history.append(DemandSample(now, demand))
         predicted: float | None = None
-        if demand is not None and sp.forecast.method == "holt":
-            predicted = forecast(history, sp.forecast.alpha, sp.forecast.beta, horizon, sp.spike_factor)
-            fit = holt(history, sp.forecast.alpha, sp.forecast.beta)
-            if fit is not None and fit[0] > 0 and demand >= sp.spike_factor * fit[0]:
+        path = holt_path(history, sp.forecast.alpha, sp.forecast.beta) if sp.forecast.method == "holt" else []
+        if demand is not None and path:
+            predicted = ahead(path[-1], demand, horizon, sp.spike_factor)
+            level = path[-1][0]
+            if level > 0 and demand >= sp.spike_factor * level:
                 fast = True
         up_demand = max(demand, predicted or 0.0) if demand is not None else None
 
@@ -355,22 +368,23 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
             desired = max(desired, min(max(current, 1) * 2, current + bump))
         desired = max(served.min_replicas, min(served.max_replicas, desired))
 
+        # recommend() and _split() grow with demand, so a window's lowest (highest) recommendation
+        # is the recommendation for its lowest (highest) demand: one split per window, not per sample.
         def recommend(x: float, served: ServedModel = served) -> int:
             split = _split(x, served, free, pools, burst_type, sp.target_utilization, take=False)
             return max(served.min_replicas, min(served.max_replicas, split.local + split.burst))
 
-        def sized_at(i: int, history: list[DemandSample] = history) -> float:
+        def sized_at(
+            i: int, history: list[DemandSample] = history, path: list[tuple[float, float]] = path
+        ) -> float:
             """Demand the decision at sample i would have sized for (with its forecast, if any)."""
             x = history[i].tokens_per_s
-            if sp.forecast.method != "holt":
-                return x
-            ahead = forecast(history[: i + 1], sp.forecast.alpha, sp.forecast.beta, horizon, sp.spike_factor)
-            return max(x, ahead or 0.0)
+            return max(x, ahead(path[i], x, horizon, sp.spike_factor)) if path else x
 
         target = current
         if desired > current:
             past = [i for i, x in enumerate(history[:-1]) if now - x.at <= sp.scale_out_stabilization]
-            stable = min([*(recommend(sized_at(i)) for i in past), desired]) if not fast else desired
+            stable = min(recommend(min(sized_at(i) for i in past)), desired) if past and not fast else desired
             if demand is None and not fast:
                 holds.append(_hold(Reason.METRICS_UNKNOWN, served.name, "set_replicas"))
             elif out_cooling and not fast:
@@ -399,7 +413,7 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
                     _hold(Reason.STABILIZING, served.name, "set_replicas", wanted=desired, current=current)
                 )
             else:
-                target = min(current, max([*(recommend(x.tokens_per_s) for x in window), desired]))
+                target = min(current, max(recommend(max(x.tokens_per_s for x in window)), desired))
 
         if served.replica_owner == "hpa":
             target = max(target, current)  # the HPA owns replicas; operatord sizes nodes for them
@@ -412,14 +426,18 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
             and burst is not None
             and (now - low_window[0].at >= burst.scale_in.low_demand_for - inputs.tick)
         )
-        window_need = max(
-            (
-                _split(
-                    x.tokens_per_s, served, free, pools, burst_type, sp.target_utilization, take=False
-                ).burst
-                for x in low_window
-            ),
-            default=0,
+        window_need = (
+            _split(
+                max(x.tokens_per_s for x in low_window),
+                served,
+                free,
+                pools,
+                burst_type,
+                sp.target_utilization,
+                take=False,
+            ).burst
+            if low_window
+            else 0
         )
 
         # Local fill for the target (consuming local nodes in policy order), then what burst must hold.

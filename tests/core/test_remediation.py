@@ -202,6 +202,51 @@ def test_breaker_trips_instead_of_mass_cordon() -> None:
     assert {h.reason for h in plan.holds} == {Reason.BREAKER_OPEN.value}
 
 
+def _rollout(cordon_ago: timedelta, state: OperatordState | None = None) -> object:
+    """Three nodes show one class within minutes; operatord had cordoned the first on its own."""
+    first = a_node(
+        "gpu-00",
+        cordoned_by="operatord",
+        findings=[a_finding(first=NOW - minutes(3))],
+        history=[entry("cordoned", S.CORDONED, ago=cordon_ago)],
+    )
+    later = {
+        f"gpu-0{i}": a_node(f"gpu-0{i}", findings=[a_finding(first=NOW - minutes(3 - i))]) for i in (1, 2)
+    }
+    return plan_remediation(snap(fleet(30, **{"gpu-00": first}, **later), state), POLICY, NOW)
+
+
+def test_fleet_event_that_explains_our_cordon_trips_the_breaker() -> None:
+    """Without the trip, the set-aside fault would make gpu-00 look recovered and be uncordoned."""
+    plan = _rollout(minutes(2))
+    (trip,) = plan.actions_of(TripBreaker)
+    assert trip.detail == {"fleet_event": "gpu_fallen_off_bus", "cordoned": "gpu-00", "count": 1}
+    assert plan.actions == (trip,)
+    assert ("gpu-00", "uncordon") in {
+        (h.node, h.blocked) for h in plan.holds if h.reason == Reason.BREAKER_OPEN.value
+    }
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        pytest.param(OperatordState(), id="cordon-outside-window"),
+        pytest.param(OperatordState(breaker=Breaker(open=True, since=NOW - minutes(1))), id="already-open"),
+    ],
+)
+def test_fleet_event_trips_only_for_recent_cordons_and_once(state: OperatordState) -> None:
+    plan = _rollout(minutes(2) if state.breaker.open else minutes(20), state)
+    assert not plan.actions_of(TripBreaker)
+
+
+def test_fleet_event_alone_never_trips_the_breaker() -> None:
+    """A job crash shows one class on many nodes; operatord acted on none of them: hold, no page."""
+    faulty = {
+        f"gpu-0{i}": a_node(f"gpu-0{i}", findings=[a_finding(first=NOW - minutes(i))]) for i in range(3)
+    }
+    assert not plan_remediation(snap(fleet(30, **faulty)), POLICY, NOW).actions_of(TripBreaker)
+
+
 @pytest.mark.parametrize(
     ("state", "reason"),
     [

@@ -121,10 +121,26 @@ def test_prometheus_outage_operatord_never_scales_in_blind_and_keda_does(simulat
     assert [a for a in keda if a["kind"] == "scale_in" and a["metrics_unknown"]]  # ignoreNullValues → 0
 
 
-def test_driver_rollout_is_not_drained_wholesale(simulate: SimRun) -> None:
+def _breaker_trips(report: dict[str, Any]) -> list[str]:
+    return [a["at"] for a in report["actions"] if a["kind"] == "breaker_open"]
+
+
+def test_driver_rollout_trips_the_breaker_and_is_not_drained_wholesale(simulate: SimRun) -> None:
+    """The first nodes of a bad rollout look like single bad nodes and are cordoned; once the fleet
+    event explains them, the breaker trips and nothing more is cordoned, drained or uncordoned."""
     _, report, _ = simulate("driver-rollout-mass-fault")
     assert report["faults_detected"] == 8
-    assert len(report["drains"]) <= 2  # the guards stop a mass drain of 8 nodes
+    (tripped,) = _breaker_trips(report)
+    acted = [a for a in report["actions"] if a["kind"] in ("cordon", "drain", "uncordon")]
+    assert {a["node"] for a in acted if a["kind"] == "cordon"} == {"gpu-001", "gpu-003"}
+    assert len(report["drains"]) <= 1
+    assert all(a["at"] < tripped for a in acted)
+
+
+@pytest.mark.parametrize("name", ["xid-storm", "nccl-bad-peer", "drain-needs-capacity"])
+def test_single_node_faults_never_trip_the_breaker(simulate: SimRun, name: str) -> None:
+    _, report, _ = simulate(name)
+    assert _breaker_trips(report) == []
 
 
 def test_drain_waits_for_a_capacity_request(simulate: SimRun) -> None:

@@ -367,8 +367,13 @@ class KubeClusterApi:
         at = _rfc3339(event.at or datetime.now(UTC))
         body = client.CoreV1Event.from_dict(
             {
-                "metadata": {"generateName": f"{event.name}.", "namespace": event.namespace},
-                "involvedObject": {"kind": event.kind, "name": event.name, "apiVersion": "v1"},
+                "metadata": {"generateName": f"{event.name}.", "namespace": event.lives_in},
+                "involvedObject": {
+                    "kind": event.kind,
+                    "name": event.name,
+                    "apiVersion": event.api_version,
+                    **({"namespace": event.namespace} if event.namespace else {}),
+                },
                 "reason": event.reason,
                 "message": event.message[:1024],
                 "type": event.type,
@@ -381,7 +386,7 @@ class KubeClusterApi:
                 "reportingInstance": os.environ.get("HOSTNAME", "operatord"),
             }
         )
-        self._call(self._core.create_namespaced_event, event.namespace, body)
+        self._call(self._core.create_namespaced_event, event.lives_in, body)
 
     # ------------------------------------------------------------------ access (doctor)
     def can_i(

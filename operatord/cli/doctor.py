@@ -73,7 +73,7 @@ _FEATURES: tuple[tuple[str, tuple[Access, ...], str], ...] = (
             ("list", "policy", "poddisruptionbudgets", "", False),
             ("create", "", "events", "", False),
         ),
-        "cordon, annotate and drain nodes (nodes patch, pods/eviction create), Events on nodes",
+        "cordon, annotate and drain nodes (nodes patch, pods/eviction create), Events in any namespace",
     ),
     (
         "rbac.state",

@@ -214,6 +214,20 @@ class WorkloadKey:
     namespace: str
     name: str
 
+    @property
+    def api_version(self) -> str:
+        """The kind's group/version, which an Event's involvedObject needs to name it."""
+        return WORKLOAD_API_VERSIONS[self.kind]
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.kind, self.name, self.namespace, self.api_version)
+
+
+WORKLOAD_API_VERSIONS: Mapping[str, str] = MappingProxyType(
+    {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "LeaderWorkerSet": "leaderworkerset.x-k8s.io/v1"}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Scale:
@@ -237,14 +251,41 @@ class EvictOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """The Kubernetes object an Event is about (its involvedObject)."""
+
+    kind: str
+    name: str
+    namespace: str = ""  # "" for cluster-scoped kinds (Node)
+    api_version: str = "v1"
+
+    @classmethod
+    def node(cls, name: str) -> ObjectRef:
+        return cls("Node", name)
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
-    """A Kubernetes Event about an object (kind/namespace/name), with a stable reason."""
+    """A Kubernetes Event about an object (kind/namespace/name/api_version), with a stable reason.
+
+    `namespace` is the involved object's: the API server rejects a core/v1 Event whose own
+    namespace differs from it, and wants `default` for a cluster-scoped object, so where the
+    Event lives (`lives_in`) follows from it rather than being a second field to keep in step."""
 
     kind: str  # involved object kind, e.g. Node
     name: str
     reason: str
     message: str
     type: str = "Normal"  # Normal | Warning
-    namespace: str = "default"  # where the Event object lives (Nodes: default)
+    namespace: str = ""  # the involved object's namespace; "" for cluster-scoped kinds (Node)
     action: str = ""
     at: datetime | None = None
+    api_version: str = "v1"  # the involved object's group/version, e.g. apps/v1 for a Deployment
+
+    @property
+    def lives_in(self) -> str:
+        return self.namespace or "default"
+
+    @property
+    def involved(self) -> ObjectRef:
+        return ObjectRef(self.kind, self.name, self.namespace, self.api_version)

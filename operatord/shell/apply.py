@@ -9,6 +9,9 @@ core.remediation.plan_manual_drain and applies here). Rules:
   failed cordon); other nodes go on. Every action yields one `Outcome` and one log event.
 * Executors are registered per Action type (`@executor(Cordon)`); other capabilities register
   theirs for their own action types without editing this module's dispatch.
+* An executor that changed something writes an Event on the object the action concerns (a Node,
+  a serving workload, an intent or operatord-state; `emit_event`), named by the runbook, so
+  `kubectl describe` explains what operatord did there. Best effort: it never fails the action.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import structlog
 
 from operatord.core.health import HealthState, NodeEvent, transition
 from operatord.core.history import HistoryEntry, decode_history
-from operatord.core.model import CordonOwner, Event, NodeCondition
+from operatord.core.model import CordonOwner, Event, NodeCondition, ObjectRef
 from operatord.core.plan import (
     Action,
     CloseCapacityRequest,
@@ -42,7 +45,7 @@ from operatord.ports.capacity import CapacityProvider
 from operatord.ports.cluster import ClusterApi, ClusterError, Conflict
 from operatord.shell.drain import DrainStatus, drain_node
 from operatord.shell.state import StateStore, append_history
-from operatord.vocab import ANNOTATION_HISTORY, Mode
+from operatord.vocab import ANNOTATION_HISTORY, STATE_CONFIGMAP, Mode
 
 CONDITION_AWAITING_REPAIR = "OperatordAwaitingRepair"
 log = structlog.get_logger("operatord.apply")
@@ -171,27 +174,53 @@ def _extra(values: Mapping[str, Any], taken: Mapping[str, Any]) -> dict[str, Any
     return {(f"detail_{k}" if k in reserved else k): v for k, v in values.items()}
 
 
+EVENT_MESSAGE_LIMIT = 1024  # the adapter truncates there; the runbook pointer must survive it
+
+
 def emit_event(
-    ctx: ApplyContext, node: str, reason: str, message: str, *, warning: bool = True, action: str = ""
+    ctx: ApplyContext,
+    about: ObjectRef,
+    reason: str,
+    message: str,
+    *,
+    warning: bool = True,
+    action: str = "",
 ) -> None:
     """Best effort: an Event that cannot be written is logged, never fails the action. The message
-    names the runbook (`runbooks/<reason>.md`), so `kubectl describe node` points on-call at it."""
-    if "runbooks/" not in message:
-        message = f"{message} (runbooks/{reason}.md)"
+    names the runbook (`runbooks/<reason>.md`), so `kubectl describe` of the object it is about
+    (a Node, a serving workload, an intent or the operatord-state ConfigMap) points on-call at it."""
+    runbook = f"runbooks/{reason}.md"
+    if runbook not in message:
+        suffix = f" ({runbook})"
+        message = message[: EVENT_MESSAGE_LIMIT - len(suffix)] + suffix
     try:
         ctx.cluster.create_event(
             Event(
-                "Node",
-                node,
+                about.kind,
+                about.name,
                 reason,
                 message,
                 "Warning" if warning else "Normal",
+                namespace=about.namespace,
                 action=action,
                 at=ctx.clock(),
+                api_version=about.api_version,
             )
         )
     except ClusterError as err:
-        log.warning("event.not_recorded", node=node, reason=reason, error=str(err))
+        log.warning(
+            "event.not_recorded",
+            kind=about.kind,
+            namespace=about.namespace or None,
+            name=about.name,
+            reason=reason,
+            error=str(err),
+        )
+
+
+def state_ref(ctx: ApplyContext) -> ObjectRef:
+    """The operatord-state ConfigMap: what guard Events (and burst Events without an intent) are about."""
+    return ObjectRef("ConfigMap", STATE_CONFIGMAP, ctx.namespace)
 
 
 def _history(
@@ -203,6 +232,9 @@ def _history(
 
 @executor(RecordTransition)
 def _record(action: RecordTransition, ctx: ApplyContext) -> Outcome:
+    """History only, no Event: what it records already has one from whoever caused it (the agent's
+    finding and node_recovered Events, `operatord uncordon`'s human_uncordon Event), and it runs in
+    every mode on every such tick, where a second Event would only repeat the first."""
     assert action.node is not None
     _history(
         ctx,
@@ -248,7 +280,7 @@ def _cordon(action: Cordon, ctx: ApplyContext) -> Outcome:
     )
     emit_event(
         ctx,
-        action.node,
+        ObjectRef.node(action.node),
         action.reason,
         f"cordoned by {action.owner}: {action.reason} (runbooks/{action.reason}.md)",
         action="Cordon",
@@ -268,7 +300,9 @@ def _drain(action: Drain, ctx: ApplyContext) -> Outcome:
         started = last.at if last is not None else now
     else:
         _history(ctx, node, NodeEvent.DRAIN_STARTED.value, action.reason, action.actor, action.to_state)
-        emit_event(ctx, node, action.reason, f"drain started by {action.actor}", action="Drain")
+        emit_event(
+            ctx, ObjectRef.node(node), action.reason, f"drain started by {action.actor}", action="Drain"
+        )
     options = ctx.policy.remediation.drain
     left = max(started + options.timeout - now, timedelta(0))
     budget = left if ctx.drain_slice is None else min(left, ctx.drain_slice)
@@ -294,7 +328,7 @@ def _drain(action: Drain, ctx: ApplyContext) -> Outcome:
         )
         emit_event(
             ctx,
-            node,
+            ObjectRef.node(node),
             action.reason,
             f"drained: {len(report.evicted)} evicted, {len(report.skipped)} skipped",
             warning=False,
@@ -317,7 +351,7 @@ def _drain(action: Drain, ctx: ApplyContext) -> Outcome:
     )
     emit_event(
         ctx,
-        node,
+        ObjectRef.node(node),
         why,
         f"drain {report.status.value}: "
         + ", ".join([*report.refused, *report.blocked, *report.failed])[:900],
@@ -366,10 +400,17 @@ def _uncordon(action: Uncordon, ctx: ApplyContext) -> Outcome:
             action.node, NodeCondition(CONDITION_AWAITING_REPAIR, "False", "Recovered", "uncordoned")
         )
     _history(ctx, action.node, NodeEvent.UNCORDONED.value, action.reason, action.actor, action.to_state)
+    if not changed:
+        return Outcome(action.key, action.kind, action.node, "unchanged", action.reason)
     emit_event(
-        ctx, action.node, action.reason, f"uncordoned by {action.actor}", warning=False, action="Uncordon"
+        ctx,
+        ObjectRef.node(action.node),
+        action.reason,
+        f"uncordoned by {action.actor}",
+        warning=False,
+        action="Uncordon",
     )
-    return Outcome(action.key, action.kind, action.node, "applied" if changed else "unchanged", action.reason)
+    return Outcome(action.key, action.kind, action.node, "applied", action.reason)
 
 
 @executor(HandOff)
@@ -383,7 +424,7 @@ def _hand_off(action: HandOff, ctx: ApplyContext) -> Outcome:
         action.node, NodeCondition(CONDITION_AWAITING_REPAIR, "True", reason, message)
     )
     _history(ctx, action.node, NodeEvent.HANDED_OFF.value, action.fault, "operatord", action.to_state)
-    emit_event(ctx, action.node, action.reason, message, action="HandOff")
+    emit_event(ctx, ObjectRef.node(action.node), action.reason, message, action="HandOff")
     return Outcome(
         action.key, action.kind, action.node, "applied", action.reason, {"runbook": action.runbook}
     )
@@ -396,6 +437,14 @@ def _request(action: RequestCapacity, ctx: ApplyContext) -> Outcome:
         action.node, action.gpus, str(action.detail.get("fault") or action.reason), action.since
     )
     ctx.store.update(lambda s: s.with_request(request))
+    emit_event(
+        ctx,
+        ObjectRef.node(action.node),
+        action.reason,
+        f"replacement capacity requested before the drain: {action.gpus} GPUs for {request.reason}",
+        warning=False,
+        action="RequestCapacity",
+    )
     return Outcome(action.key, action.kind, action.node, "applied", action.reason, {"gpus": action.gpus})
 
 
@@ -404,12 +453,30 @@ def _close(action: CloseCapacityRequest, ctx: ApplyContext) -> Outcome:
     assert action.node is not None
     node = action.node
     ctx.store.update(lambda s: s.without_request(node))
+    emit_event(
+        ctx,
+        ObjectRef.node(node),
+        action.reason,
+        f"capacity request closed: {action.reason}",
+        warning=False,
+        action="CloseCapacityRequest",
+    )
     return Outcome(action.key, action.kind, node, "applied", action.reason)
 
 
 @executor(TripBreaker)
 def _trip(action: TripBreaker, ctx: ApplyContext) -> Outcome:
     text = ", ".join(f"{k}={v}" for k, v in action.detail.items())
-    ctx.store.trip_breaker(action.since, action.reason, text)
+    state = ctx.store.trip_breaker(action.since, action.reason, text)
+    if state.breaker.since != action.since:  # already open since earlier: that trip had its Event
+        return Outcome(action.key, action.kind, None, "unchanged", action.reason, dict(action.detail))
     log.error("guard.tripped", guard="breaker", **dict(action.detail))
+    emit_event(
+        ctx,
+        state_ref(ctx),
+        action.reason,
+        f"quarantine breaker opened ({text}): no automatic cordon or drain until "
+        "`operatord breaker reset --reason TEXT`",
+        action="TripBreaker",
+    )
     return Outcome(action.key, action.kind, None, "applied", action.reason, dict(action.detail))

@@ -6,7 +6,7 @@ Imported for its side effect (registering the executor), like operatord.shell.bu
 from __future__ import annotations
 
 from operatord.core.fleet import CONSISTENT_REASON, SKEW_REASON, SetStackCondition
-from operatord.core.model import NodeCondition
+from operatord.core.model import NodeCondition, ObjectRef
 from operatord.shell.apply import ApplyContext, Outcome, emit_event, executor
 from operatord.vocab import CONDITION_STACK_CONSISTENT
 
@@ -27,7 +27,14 @@ def _set_stack_condition(action: SetStackCondition, ctx: ApplyContext) -> Outcom
         if action.consistent
         else f"GPU stack differs from its pool: {action.message}"
     )
-    emit_event(ctx, action.node, action.reason, text, warning=not action.consistent, action="StackCheck")
+    emit_event(
+        ctx,
+        ObjectRef.node(action.node),
+        action.reason,
+        text,
+        warning=not action.consistent,
+        action="StackCheck",
+    )
     return Outcome(
         action.key, action.kind, action.node, "applied", action.reason, {"consistent": action.consistent}
     )

@@ -21,7 +21,9 @@ store with a global resourceVersion and implements, for the kinds in `KINDS`:
   count is the most pods it has selected, kept in status.expectedPods): no disruption
   allowed → 429; more than one PDB selecting the pod → 500 (what Kubernetes answers);
   `dryRun=All` evicts nothing;
-* Leases, ConfigMaps, Events and namespaces as ordinary objects;
+* Leases, ConfigMaps, Events and namespaces as ordinary objects, except that an Event is
+  validated as the API server does (422 when it does not live in its involvedObject's namespace,
+  or `default` for a cluster-scoped object);
 * SelfSubjectAccessReview (POST authorization.k8s.io/v1): allowed, unless a test lists the
   attributes in `denied` (for `operatord doctor`).
 
@@ -96,7 +98,12 @@ KINDS: tuple[Kind, ...] = (
             "metadata.namespace",
             "involvedObject.name",
             "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.apiVersion",
+            "involvedObject.uid",
             "reason",
+            "reportingComponent",
+            "source",
             "type",
         ),
     ),
@@ -504,6 +511,8 @@ class KubeStandIn:
         name = meta.get("name")
         if not name:
             raise ApiError(422, "Invalid", f"{kind.kind}: metadata.name: Required value")
+        if kind.kind == "Event":
+            _validate_event(ns, obj)
         key = (kind.kind, ns, name)
         if key in self._objects:
             raise ApiError(
@@ -585,6 +594,22 @@ class _Route:
     namespace: str | None  # None: all namespaces (list/watch) or cluster-scoped
     name: str | None
     sub: str | None
+
+
+def _validate_event(ns: str, event: Obj) -> None:
+    """core/v1 Event validation as the API server does it for Events without eventTime: the Event
+    lives in its involved object's namespace, and a cluster-scoped object's Event in `default`."""
+    involved = event.get("involvedObject") or {}
+    if not involved.get("kind") or not involved.get("name"):
+        raise ApiError(422, "Invalid", "Event: involvedObject.kind and involvedObject.name: Required value")
+    about = involved.get("namespace") or ""
+    if (about and about != ns) or (not about and ns not in ("", "default")):
+        raise ApiError(
+            422,
+            "Invalid",
+            f'Event "{(event.get("metadata") or {}).get("name")}" is invalid: '
+            f"involvedObject.namespace: Invalid value: {about!r}: does not match event.namespace",
+        )
 
 
 def _route(path: str) -> _Route:

@@ -250,6 +250,10 @@ def test_every_request_operatord_made_is_granted(journal: tuple[list[Request], R
         ("update", "leases"),
     ]:
         assert needed in kinds, f"the representative run never did {needed}: {sorted(kinds)}"
+    # Events land where their objects live: a Node's in default, the scaled Deployment's in llm
+    # (not operatord's namespace), so the events rule must reach beyond the controller's own Role.
+    event_namespaces = {q.namespace for q in seen if (q.verb, q.resource) == ("create", "events")}
+    assert {"default", "llm"} <= event_namespaces, event_namespaces
 
 
 def test_every_request_the_agent_made_is_granted(rendered: dict[str, Rendered], tmp_path: Path) -> None:

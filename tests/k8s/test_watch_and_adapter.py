@@ -11,13 +11,19 @@ import pytest
 from kubernetes import client
 
 from operatord.adapters.k8s import ConfigError, KubeClusterApi, load_api_client
+from operatord.core.burst.actions import SetReplicas
 from operatord.core.model import CordonOwner, Event, WatchEvent, WatchKind
+from operatord.core.plan import Plan
 from operatord.ports.cluster import ClusterError, Unreachable
+from operatord.shell import burst_apply  # noqa: F401  (registers the SetReplicas executor)
+from operatord.shell.apply import ApplyContext, apply_plan
 from operatord.shell.watch import Relisted, follow_nodes
+from operatord.testing import kubeobjects as k
 from operatord.testing.harness import write_kubeconfig
 from operatord.testing.kube_server import KubeStandIn
+from operatord.vocab import Mode
 
-from .conftest import World
+from .conftest import World, a_policy
 
 
 def test_follow_relists_after_gone_and_resumes(world: World) -> None:
@@ -49,6 +55,85 @@ def test_events_are_written_with_reason_and_involved_node(
     assert event["involvedObject"] == {"kind": "Node", "name": "gpu-1", "apiVersion": "v1"}
     assert event["type"] == "Warning"
     assert event["source"] == {"component": "operatord"}
+
+
+def test_a_workload_event_lives_in_its_namespace_and_names_its_api_version(
+    standin: KubeStandIn, kube_api: KubeClusterApi
+) -> None:
+    """The daemon's scaling write through the apply path, over HTTP with the official client: its
+    Event is about the Deployment (apps/v1) and lives in the Deployment's namespace, as the API
+    server demands of a namespaced object's Event."""
+    standin.create(k.workload("vllm-70b", namespace="llm", replicas=1))
+    action = SetReplicas(
+        key="sr",
+        reason="demand_over_supply",
+        model="llama-70b",
+        workload_kind="Deployment",
+        namespace="llm",
+        name="vllm-70b",
+        replicas=2,
+        previous=1,
+    )
+    ctx = ApplyContext(kube_api, "operatord", a_policy(), Mode.FULL)
+    assert [o.status for o in apply_plan(Plan((action,)), ctx)] == ["applied"]
+    assert standin.list("Event", "default") == []
+    (event,) = standin.list("Event", "llm")
+    assert event["involvedObject"] == {
+        "kind": "Deployment",
+        "name": "vllm-70b",
+        "namespace": "llm",
+        "apiVersion": "apps/v1",
+    }
+    assert (event["reason"], event["type"], event["action"]) == (
+        "demand_over_supply",
+        "Normal",
+        "SetReplicas",
+    )
+    assert "runbooks/demand_over_supply.md" in event["message"]
+    found = _core(standin).list_namespaced_event(
+        "llm", field_selector="involvedObject.kind=Deployment,involvedObject.apiVersion=apps/v1"
+    )
+    assert [e.involved_object.name for e in found.items] == ["vllm-70b"]
+
+
+def test_a_configmap_event_lives_in_the_configmaps_namespace(
+    standin: KubeStandIn, kube_api: KubeClusterApi
+) -> None:
+    kube_api.create_event(
+        Event(
+            "ConfigMap", "operatord-state", "breaker_open", "breaker opened", "Warning", namespace="operatord"
+        )
+    )
+    (event,) = standin.list("Event", "operatord")
+    assert event["involvedObject"] == {
+        "kind": "ConfigMap",
+        "name": "operatord-state",
+        "namespace": "operatord",
+        "apiVersion": "v1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("lives_in", "about"),
+    [("default", "llm"), ("operatord", None)],
+    ids=["namespaced-object-elsewhere", "cluster-scoped-object-outside-default"],
+)
+def test_the_standin_rejects_an_event_outside_its_objects_namespace(
+    standin: KubeStandIn, lives_in: str, about: str | None
+) -> None:
+    involved = {"kind": "Deployment" if about else "Node", "name": "x", "apiVersion": "v1"}
+    if about:
+        involved["namespace"] = about
+    body = {"metadata": {"generateName": "x."}, "involvedObject": involved, "reason": "r", "message": "m"}
+    with pytest.raises(client.ApiException) as err:
+        _core(standin).create_namespaced_event(lives_in, body)
+    assert err.value.status == 422
+    assert "does not match event.namespace" in err.value.body
+    assert standin.list("Event") == []
+
+
+def _core(standin: KubeStandIn) -> client.CoreV1Api:
+    return client.CoreV1Api(client.ApiClient(client.Configuration(host=standin.url)))
 
 
 def test_cordon_is_conditioned_on_the_version_it_read(standin: KubeStandIn, kube_api: KubeClusterApi) -> None:

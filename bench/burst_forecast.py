@@ -114,7 +114,7 @@ def policy(method: str) -> Policy:
     doc: dict[str, Any] = yaml.safe_load((ROOT / "policies/default.yaml").read_text())
     doc["mode"] = "full"
     doc["faults"] = {"rules": [str(ROOT / "policies/faults/*.yaml")]}
-    doc["scaling"]["forecast"] = {"method": method, "alpha": 0.5, "beta": 0.3}
+    doc["scaling"]["forecast"]["method"] = method
     doc["burst"].update(enabled=True, max_instances=8, max_usd_per_hour=200, max_usd_per_day=4000)
     return Policy.model_validate(doc)
 

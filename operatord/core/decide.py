@@ -41,7 +41,7 @@ from operatord.core.burst.observed import NodeView as BurstNodeView
 from operatord.core.burst.reconcile import collectable, find_orphans, reconcile_intent
 from operatord.core.fleet import check_fleet, plan_fleet, stack_consistent
 from operatord.core.metrics import Known, demand_tokens_per_s
-from operatord.core.model import Node, OwnerKind, Pod
+from operatord.core.model import Node, Pod
 from operatord.core.plan import Action, Cordon, Drain, Hold, Plan, RequestCapacity, action_key, detail
 from operatord.core.remediation import plan_remediation
 from operatord.core.scaling import (
@@ -53,7 +53,15 @@ from operatord.core.scaling import (
     plan_scaling,
     replicas_for,
 )
-from operatord.core.scaling_inputs import burst_activity, capacity_requests, local_pools, model_signals
+from operatord.core.scaling_inputs import (
+    burst_activity,
+    capacity_requests,
+    local_pools,
+    model_of,
+    model_signals,
+    serving_gpus_by_node,
+    workload_owners,
+)
 from operatord.core.snapshot import CloudView, Snapshot
 from operatord.policies.model import Policy, ServedModel
 from operatord.vocab import LABEL_INSTANCE_ID, Mode, Reason
@@ -184,7 +192,7 @@ def _with_demand(snap: Snapshot, demand_gpus: float | None) -> Snapshot:
 
 def _scaling_inputs(snap: Snapshot, policy: Policy, remediation: Plan) -> ScalingInputs:
     cloud = snap.cloud or CloudView()
-    pending = _pending_replicas(snap.pods, policy.serving.models)
+    pending, ready = _replica_pods(snap.pods, policy.serving.models)
     models = []
     for served in policy.serving.models:
         replicas = snap.replicas.get(served.name)
@@ -197,6 +205,7 @@ def _scaling_inputs(snap: Snapshot, policy: Policy, remediation: Plan) -> Scalin
                     history=history,
                     replicas=replicas or 0,
                     pending_replicas=pending.get(served.name, 0),
+                    ready_replicas=ready.get(served.name) if ready is not None else None,
                 )
             )
             continue
@@ -207,6 +216,7 @@ def _scaling_inputs(snap: Snapshot, policy: Policy, remediation: Plan) -> Scalin
                 policy,
                 replicas=replicas,
                 pending_replicas=pending.get(served.name, 0),
+                ready_replicas=ready.get(served.name) if ready is not None else None,
                 history=history,
             )
         )
@@ -220,7 +230,7 @@ def _scaling_inputs(snap: Snapshot, policy: Policy, remediation: Plan) -> Scalin
     return ScalingInputs(
         observed_at=observed_at,
         models=tuple(models),
-        local_pools=local_pools(snap.nodes, policy),
+        local_pools=local_pools(snap.nodes, policy, serving_gpus_by_node(snap.pods, policy.serving.models)),
         intents=cloud.intents,
         capacity_requests=tuple(requests),
         last_scale_out_at=_latest(snap.last_scale_out_at, launched),
@@ -238,27 +248,25 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return max(a, b)
 
 
-def _pending_replicas(pods: Sequence[Pod] | None, models: Sequence[ServedModel]) -> dict[str, int]:
-    """Unscheduled pods per model's workload (the HPA's pending replicas), in one pass over pods."""
-    if not pods:
-        return {}
-    owners: dict[tuple[str, OwnerKind, str], str] = {}
-    for served in models:
-        wl = served.workload
-        kind = OwnerKind.REPLICA_SET if wl.kind == "Deployment" else OwnerKind.STATEFUL_SET
-        owners[(wl.namespace, kind, wl.name)] = served.name
-    counts: Counter[str] = Counter()
+def _replica_pods(
+    pods: Sequence[Pod] | None, models: Sequence[ServedModel]
+) -> tuple[dict[str, int], dict[str, int] | None]:
+    """(unscheduled pods, Ready serving pods) per model, in one pass over pods; the Ready counts
+    are None when pods were not observed (unknown, never 0)."""
+    if pods is None:
+        return {}, None
+    owners = workload_owners(models)
+    pending: Counter[str] = Counter()
+    ready: Counter[str] = Counter()
     for pod in pods:
-        if pod.node_name is not None or pod.phase != "Pending" or pod.deleting or pod.controller_name is None:
+        if pod.deleting:
             continue
-        kind = pod.controller_kind or OwnerKind.OTHER
-        name = pod.controller_name
-        if kind is OwnerKind.REPLICA_SET:
-            name = name.rsplit("-", 1)[0]  # ReplicaSet <deployment>-<pod-template-hash>
-        model = owners.get((pod.namespace, kind, name))
-        if model is not None:
-            counts[model] += 1
-    return dict(counts)
+        if pod.node_name is None:
+            if pod.phase == "Pending" and (model := model_of(pod, owners)) is not None:
+                pending[model] += 1
+        elif pod.ready and pod.phase == "Running" and (model := model_of(pod, owners)) is not None:
+            ready[model] += 1
+    return dict(pending), {m.name: ready.get(m.name, 0) for m in models}
 
 
 def _without_unknown_workloads(

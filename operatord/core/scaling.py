@@ -84,6 +84,10 @@ class ModelSignals:
     history: tuple[DemandSample, ...] = ()  # weighted tokens/s, oldest first, bounded window
     replicas: int = 0  # the workload's desired replicas now (spec)
     pending_replicas: int = 0  # replicas not scheduled (for hpa-owned models)
+    ready_replicas: int | None = None  # replicas serving now (Ready pods); None: pods not observed
+    # Tokens/s that would clear the waiting requests within the e2e SLO. Served tokens/s stop
+    # growing at capacity, so while requests queue they understate demand by about this much.
+    backlog_tokens_per_s: float | None = None
 
 
 class LocalNode(NamedTuple):
@@ -153,17 +157,26 @@ class ScalingPlan:
 # -- forecasting -----------------------------------------------------------------------------------
 
 
-def holt_path(samples: Sequence[DemandSample], alpha: float, beta: float) -> list[tuple[float, float]]:
+def holt_path(
+    samples: Sequence[DemandSample], level_half_life: timedelta, trend_half_life: timedelta
+) -> list[tuple[float, float]]:
     """Holt's linear smoothing over irregularly spaced samples: (level, trend per second) after
-    each sample, in one pass (the stabilization window asks what every past tick forecast)."""
+    each sample, in one pass (the stabilization window asks what every past tick forecast).
+
+    The smoothing weights follow from half-lives in time (a weight of 1 - 0.5^(dt/half-life) for
+    a sample dt after the previous one), so the fit does not depend on the tick interval."""
     if not samples:
         return []
+    level_h = max(level_half_life.total_seconds(), 1e-9)
+    trend_h = max(trend_half_life.total_seconds(), 1e-9)
     level, trend = samples[0].tokens_per_s, 0.0
     prev = samples[0].at
     path = [(level, trend)]
     for s in samples[1:]:
         dt = (s.at - prev).total_seconds()
         if dt > 0:
+            alpha = 1 - 0.5 ** (dt / level_h)
+            beta = 1 - 0.5 ** (dt / trend_h)
             predicted = level + trend * dt
             new_level = alpha * s.tokens_per_s + (1 - alpha) * predicted
             trend = beta * (new_level - level) / dt + (1 - beta) * trend
@@ -172,9 +185,11 @@ def holt_path(samples: Sequence[DemandSample], alpha: float, beta: float) -> lis
     return path
 
 
-def holt(samples: Sequence[DemandSample], alpha: float, beta: float) -> tuple[float, float] | None:
+def holt(
+    samples: Sequence[DemandSample], level_half_life: timedelta, trend_half_life: timedelta
+) -> tuple[float, float] | None:
     """Holt's linear smoothing over irregularly spaced samples: (level, trend per second)."""
-    path = holt_path(samples, alpha, beta)
+    path = holt_path(samples, level_half_life, trend_half_life)
     return path[-1] if path else None
 
 
@@ -185,10 +200,14 @@ def ahead(fit: tuple[float, float], last: float, horizon: timedelta, cap_factor:
 
 
 def forecast(
-    samples: Sequence[DemandSample], alpha: float, beta: float, horizon: timedelta, cap_factor: float
+    samples: Sequence[DemandSample],
+    level_half_life: timedelta,
+    trend_half_life: timedelta,
+    horizon: timedelta,
+    cap_factor: float,
 ) -> float | None:
     """Demand expected `horizon` ahead; never negative, never above `cap_factor` × the last sample."""
-    fit = holt(samples, alpha, beta)
+    fit = holt(samples, level_half_life, trend_half_life)
     if fit is None:
         return None
     return ahead(fit, samples[-1].tokens_per_s, horizon, cap_factor)
@@ -344,13 +363,16 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
         if demand is not None:
             history.append(DemandSample(now, demand))
         predicted: float | None = None
-        path = holt_path(history, sp.forecast.alpha, sp.forecast.beta) if sp.forecast.method == "holt" else []
+        fc = sp.forecast
+        path = holt_path(history, fc.level_half_life, fc.trend_half_life) if fc.method == "holt" else []
         if demand is not None and path:
             predicted = ahead(path[-1], demand, horizon, sp.spike_factor)
             level = path[-1][0]
             if level > 0 and demand >= sp.spike_factor * level:
                 fast = True
-        up_demand = max(demand, predicted or 0.0) if demand is not None else None
+        up_demand = (
+            max(demand + (sig.backlog_tokens_per_s or 0.0), predicted or 0.0) if demand is not None else None
+        )
 
         # Replicas for the (forecast) demand now; recommendations over the windows for stabilization.
         if up_demand is None:
@@ -359,13 +381,16 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
         else:
             split_now = _split(up_demand, served, free, pools, burst_type, sp.target_utilization, take=False)
             desired = split_now.local + split_now.burst
+        # Saturation never scales in, and sizes replicas as an HPA on the queue would
+        # (queue_depth_per_replica waiting requests each; at least one more, at most double), once:
+        # while earlier replicas are still starting, or wait for burst nodes, the queue they will
+        # drain is no reason to add more.
+        in_flight = sig.ready_replicas is not None and sig.ready_replicas < current
         if fast:
-            bump = (
-                max(1, math.ceil((sig.queue_depth or 0) / sp.queue_depth_per_replica))
-                if sig.queue_depth
-                else 1
-            )
-            desired = max(desired, min(max(current, 1) * 2, current + bump))
+            desired = max(desired, current)
+        if fast and not in_flight:
+            by_queue = math.ceil((sig.queue_depth or 0) / sp.queue_depth_per_replica - 1e-9)
+            desired = max(desired, min(max(current, 1) * 2, max(current + 1, by_queue)))
         desired = max(served.min_replicas, min(served.max_replicas, desired))
 
         # recommend() and _split() grow with demand, so a window's lowest (highest) recommendation

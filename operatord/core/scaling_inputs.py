@@ -6,13 +6,13 @@ them, so it stays testable with four small dataclasses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from operatord.core.burst.intent import Intent
 from operatord.core.burst.lifecycle import BurstState
-from operatord.core.metrics import Known, MetricsSnapshot, demand_tokens_per_s
-from operatord.core.model import Node
+from operatord.core.metrics import Known, MetricsSnapshot, Reading, demand_tokens_per_s
+from operatord.core.model import Node, OwnerKind, Pod
 from operatord.core.nodes import by_name, selects
 from operatord.core.scaling import CapacityRequest, DemandSample, LocalNode, LocalPool, ModelSignals
 from operatord.core.state import OperatordState
@@ -27,13 +27,19 @@ def model_signals(
     *,
     replicas: int,
     pending_replicas: int = 0,
+    ready_replicas: int | None = None,
     history: Sequence[DemandSample] = (),
 ) -> ModelSignals:
     """One model's signals; anything the snapshot does not know stays None (never 0)."""
     metrics = snap.models.get(served.name)
     if metrics is None or snap.outage is not None:
         return ModelSignals(
-            served.name, None, history=tuple(history), replicas=replicas, pending_replicas=pending_replicas
+            served.name,
+            None,
+            history=tuple(history),
+            replicas=replicas,
+            pending_replicas=pending_replicas,
+            ready_replicas=ready_replicas,
         )
     demand = demand_tokens_per_s(metrics, policy.serving.demand_weights)
     waiting = metrics.requests_waiting
@@ -43,39 +49,105 @@ def model_signals(
         demand.value if isinstance(demand, Known) else None,
         queue_depth=waiting.value if isinstance(waiting, Known) else None,
         kv_cache_usage=kv.value if isinstance(kv, Known) else None,
+        backlog_tokens_per_s=_backlog(demand, waiting, metrics.requests_per_s, policy),
         history=tuple(history),
         replicas=replicas,
         pending_replicas=pending_replicas,
+        ready_replicas=ready_replicas,
     )
 
 
-def local_pools(nodes: Sequence[Node], policy: Policy) -> tuple[LocalPool, ...]:
-    """Healthy schedulable GPUs per node of every local pool: Ready, not cordoned, not a burst node,
-    GPUHealthy/NCCLHealthy not False (an unhealthy node's GPUs are not capacity)."""
+def _backlog(demand: Reading, waiting: Reading, finished: Reading, policy: Policy) -> float | None:
+    """Weighted tokens/s that clear the waiting requests within the e2e SLO, at the tokens per
+    request being served now; None when a term is unknown (never a guess)."""
+    if not (isinstance(demand, Known) and isinstance(waiting, Known) and isinstance(finished, Known)):
+        return None
+    if finished.value <= 0 or waiting.value <= 0:
+        return 0.0 if waiting.value <= 0 else None
+    per_request = demand.value / finished.value
+    return waiting.value * per_request / policy.serving.slo.e2e_p99.total_seconds()
+
+
+def local_pools(
+    nodes: Sequence[Node], policy: Policy, serving: Mapping[str, int] | None = None
+) -> tuple[LocalPool, ...]:
+    """Local capacity per node of every local pool: all GPUs of a usable node (Ready, not cordoned,
+    not a burst node, GPUHealthy/NCCLHealthy not False), and on any other local node the GPUs its
+    serving replicas still hold (`serving`, from serving_gpus_by_node). A cordoned or faulty node
+    keeps serving until it is drained, and a drain that would leave too little capacity asks for a
+    replacement first (a capacity request), so burst is bought for a drain, not for a fault."""
+    held = serving or {}
+    capacity: list[tuple[Node, int]] = []
+    for n in sorted(nodes, key=by_name):
+        gpus = _usable_gpus(n)
+        if gpus is None:
+            continue
+        gpus = gpus or min(n.gpus, held.get(n.name, 0))
+        if gpus > 0:
+            capacity.append((n, gpus))
     out: list[LocalPool] = []
-    usable = sorted((n for n in nodes if _usable(n)), key=by_name)
     for pool in policy.pools:
         if pool.kind != "local":
             continue
         member = selects(pool.selector)
-        members = tuple(LocalNode(n.name, n.gpus) for n in usable if member(n))
+        members = tuple(LocalNode(n.name, gpus) for n, gpus in capacity if member(n))
         out.append(LocalPool(pool.name, pool.gpu_type, pool.gpus_per_node, members))
     return tuple(out)
 
 
-def _usable(node: Node) -> bool:
+def _usable_gpus(node: Node) -> int | None:
+    """All allocatable GPUs of a usable node; 0 for a local node that takes no new replicas; None
+    for a burst node (burst capacity is counted from the intents)."""
+    if any(t.key == TAINT_BURST for t in node.taints):
+        return None
     if node.unschedulable or node.gpus <= 0:
-        return False
+        return 0
     ready = False
     for cond in node.conditions:  # one pass: this runs for every node on every tick
         if cond.type == "Ready":
             ready = cond.status == "True"
         elif cond.status == "False" and cond.type in _HEALTH_CONDITIONS:
-            return False
-    return ready and not any(t.key == TAINT_BURST for t in node.taints)
+            return 0
+    return node.gpus if ready else 0
 
 
 _HEALTH_CONDITIONS = frozenset({CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY})
+
+
+def workload_owners(models: Sequence[ServedModel]) -> dict[tuple[str, OwnerKind, str], str]:
+    """(namespace, controller kind, workload name) → model name, to tell a model's pods."""
+    owners: dict[tuple[str, OwnerKind, str], str] = {}
+    for served in models:
+        wl = served.workload
+        kind = OwnerKind.REPLICA_SET if wl.kind == "Deployment" else OwnerKind.STATEFUL_SET
+        owners[(wl.namespace, kind, wl.name)] = served.name
+    return owners
+
+
+def model_of(pod: Pod, owners: Mapping[tuple[str, OwnerKind, str], str]) -> str | None:
+    """The served model whose workload owns the pod, if any."""
+    name = pod.controller_name
+    if name is None:
+        return None
+    kind = pod.controller_kind or OwnerKind.OTHER
+    if kind is OwnerKind.REPLICA_SET:
+        name = name.rsplit("-", 1)[0]  # ReplicaSet <deployment>-<pod-template-hash>
+    return owners.get((pod.namespace, kind, name))
+
+
+def serving_gpus_by_node(pods: Sequence[Pod] | None, models: Sequence[ServedModel]) -> dict[str, int]:
+    """GPUs held per node by Ready, running replicas of the served models (not being deleted)."""
+    if not pods:
+        return {}
+    owners = workload_owners(models)
+    out: dict[str, int] = {}
+    for pod in pods:
+        node = pod.node_name
+        if node is None or pod.gpus <= 0 or not pod.ready or pod.deleting or pod.phase != "Running":
+            continue
+        if model_of(pod, owners) is not None:
+            out[node] = out.get(node, 0) + pod.gpus
+    return out
 
 
 def capacity_requests(state: OperatordState) -> tuple[CapacityRequest, ...]:

@@ -226,8 +226,16 @@ class Forecast(Strict):
         description="Look-ahead; default: the measured median request-to-serving time of the last ten "
         "burst instances, else 10 minutes.",
     )
-    alpha: float = Field(0.5, gt=0, le=1, description="Level smoothing.")
-    beta: float = Field(0.3, gt=0, le=1, description="Trend smoothing.")
+    level_half_life: Duration = Field(
+        timedelta(minutes=1),
+        description="Holt level smoothing: a sample this old weighs half as much as a fresh one. "
+        "Set in time, not per sample, so the forecast is the same at any tick interval.",
+    )
+    trend_half_life: Duration = Field(
+        timedelta(minutes=10),
+        description="Holt trend smoothing: the slope is averaged over about this long, so tick-to-tick "
+        "noise is not extrapolated over the whole horizon (a burst instance bought on noise costs an hour).",
+    )
 
 
 class ScalingPolicy(Strict):
@@ -245,7 +253,12 @@ class ScalingPolicy(Strict):
         2.0, gt=1, description="Demand this many times the smoothed value skips stabilization."
     )
     scale_out_stabilization: Duration = Field(timedelta(seconds=30))
-    scale_in_stabilization: Duration = Field(timedelta(minutes=5))
+    scale_in_stabilization: Duration = Field(
+        timedelta(minutes=15),
+        description="Scale in to the highest recommendation of this window. Longer than the HPA's 5 min: "
+        "an LLM replica takes minutes to load and demand on real traces swings by 40 % within minutes, "
+        "so a quick scale-in of local replicas (which cost nothing to keep) is paid for in SLO.",
+    )
     scale_out_cooldown: Duration = Field(timedelta(minutes=2))
     scale_in_cooldown: Duration = Field(timedelta(minutes=10))
     forecast: Forecast = Forecast()

@@ -8,10 +8,16 @@ from datetime import timedelta
 from operatord.core.burst.actions import LaunchBurst, ReleaseBurst, SetReplicas
 from operatord.core.burst.lifecycle import BurstState
 from operatord.core.metrics import Known, MetricsSnapshot, ModelMetrics, Unknown, UnknownReason
-from operatord.core.model import Node, NodeCondition, Pod, Taint, WorkloadKey
+from operatord.core.model import Node, NodeCondition, OwnerKind, Pod, Taint, WorkloadKey
 from operatord.core.plan import Plan
 from operatord.core.scaling import DemandSample
-from operatord.core.scaling_inputs import capacity_requests, demand_history, local_pools, model_signals
+from operatord.core.scaling_inputs import (
+    capacity_requests,
+    demand_history,
+    local_pools,
+    model_signals,
+    serving_gpus_by_node,
+)
 from operatord.core.state import CapacityRequest, OperatordState
 from operatord.shell import burst_apply  # noqa: F401  (registers the executors)
 from operatord.shell.apply import ApplyContext, apply_plan
@@ -80,6 +86,43 @@ def test_local_pools_count_only_healthy_schedulable_local_gpus() -> None:
     ]
     (local,) = local_pools(nodes, a_policy())
     assert [(n.name, n.gpus) for n in local.nodes] == [("a", 8), ("g", 7)]
+
+
+def test_local_pools_keep_what_faulty_nodes_still_serve() -> None:
+    """A cordoned or GPU-unhealthy node keeps serving its replicas until it is drained: their GPUs
+    stay local capacity (burst is bought for a drain, through a capacity request, not for a fault);
+    its free GPUs take no new replica."""
+    policy = a_policy()
+    wl = policy.serving.models[0].workload
+    pool = {LABEL_POOL: "local-a100"}
+    sick = (*READY, NodeCondition("GPUHealthy", "False"))
+    nodes = [
+        Node("a", labels=pool, conditions=READY, gpus=8),
+        Node("b", labels=pool, conditions=sick, gpus=8),
+        Node("c", labels=pool, conditions=READY, gpus=8, unschedulable=True),
+        Node("d", labels=pool, conditions=sick, gpus=8),
+    ]
+
+    def replica(name: str, node: str, **kw: object) -> Pod:
+        return Pod(
+            wl.namespace,
+            name,
+            node,
+            controller_kind=OwnerKind.REPLICA_SET,
+            controller_name=f"{wl.name}-7d9f",
+            gpus=8,
+            **kw,
+        )  # type: ignore[arg-type]
+
+    pods = [
+        replica("r1", "b"),
+        replica("r2", "c"),
+        replica("r3", "d", ready=False),
+        replica("r4", "d", deleting=True),
+        Pod("kube-system", "dcgm", "d", controller_kind=OwnerKind.DAEMON_SET, controller_name="dcgm", gpus=0),
+    ]
+    (local,) = local_pools(nodes, policy, serving_gpus_by_node(pods, policy.serving.models))
+    assert [(n.name, n.gpus) for n in local.nodes] == [("a", 8), ("b", 8), ("c", 8)]
 
 
 def test_capacity_requests_and_history() -> None:

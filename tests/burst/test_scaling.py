@@ -3,6 +3,7 @@ cooldowns, fast path, forecast, capacity requests, caps and safe scale-in."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +49,7 @@ def local(nodes: int = 2) -> tuple[LocalPool, ...]:
     )
 
 
-def flat(value: float, minutes: int = 10) -> tuple[DemandSample, ...]:
+def flat(value: float, minutes: int = 20) -> tuple[DemandSample, ...]:
     return tuple(DemandSample(NOW - timedelta(seconds=30 * k), value) for k in range(minutes * 2, 0, -1))
 
 
@@ -61,6 +62,7 @@ def inputs(demand: float | None, replicas: int = 1, **kw: Any) -> ScalingInputs:
         history=kw.pop("history", flat(demand) if demand is not None else ()),
         replicas=replicas,
         pending_replicas=kw.pop("pending", 0),
+        ready_replicas=kw.pop("ready", None),
     )
     return ScalingInputs(
         observed_at=kw.pop("observed_at", NOW), models=(signals,), local_pools=kw.pop("pools", local()), **kw
@@ -186,6 +188,16 @@ def test_fast_path_skips_cooldown_and_stabilization_on_queue_saturation() -> Non
     ]
 
 
+def test_fast_path_sizes_by_queue_like_an_hpa_and_waits_for_replicas_in_flight() -> None:
+    """90 waiting requests at 8 per replica ask for 12 replicas in all (not 10 + 12); while replicas
+    asked for earlier are not Ready yet, saturation adds nothing more (demand still sizes)."""
+    base = {"replicas": 10, "queue": 90.0, "pools": local(16)}
+    assert summary(plan_scaling(inputs(8 * PER_REPLICA, **base), policy(), NOW)) == ["replicas:10->12"]
+    starting = plan_scaling(inputs(8 * PER_REPLICA, **base, ready=7), policy(), NOW)
+    assert summary(starting) == []
+    assert starting.models[0].fast_path
+
+
 def test_scale_out_stabilization_takes_the_lowest_recommendation_of_the_window() -> None:
     history = (*flat(PER_REPLICA, 5)[:-1], DemandSample(NOW - timedelta(seconds=10), PER_REPLICA))
     snap = inputs(1.9 * PER_REPLICA, replicas=1, history=history, kv=0.1)
@@ -273,21 +285,42 @@ def test_scale_in_waits(kw: dict[str, Any], reason: str) -> None:
 
 def test_holt_extrapolates_a_ramp_and_caps_the_rise() -> None:
     ramp = tuple(
-        DemandSample(NOW - timedelta(seconds=30 * k), 1000.0 + 10.0 * (20 - k)) for k in range(20, -1, -1)
+        DemandSample(NOW - timedelta(seconds=30 * k), 1000.0 + 10.0 * (40 - k)) for k in range(40, -1, -1)
     )
-    _level, trend = holt(ramp, 0.5, 0.3) or (0.0, 0.0)
+    level_h, trend_h = timedelta(seconds=30), timedelta(minutes=2)
+    _level, trend = holt(ramp, level_h, trend_h) or (0.0, 0.0)
     assert trend == pytest.approx(1 / 3, rel=0.05)  # 10 tokens/s per 30 s
-    ahead = forecast(ramp, 0.5, 0.3, timedelta(minutes=10), cap_factor=2.0)
+    ahead = forecast(ramp, level_h, trend_h, timedelta(minutes=10), cap_factor=2.0)
     assert ahead is not None
-    assert 1300 < ahead < 1450
-    assert forecast(ramp, 0.5, 0.3, timedelta(hours=10), cap_factor=2.0) == pytest.approx(2 * 1200.0)
+    assert 1550 < ahead < 1650
+    assert forecast(ramp, level_h, trend_h, timedelta(hours=10), cap_factor=2.0) == pytest.approx(2 * 1400.0)
+
+
+def _noisy(every_s: int, minutes: int = 30) -> tuple[DemandSample, ...]:
+    rng = random.Random(7)
+    n = minutes * 60 // every_s
+    return tuple(
+        DemandSample(NOW - timedelta(seconds=every_s * k), 20_000 * (1 + rng.gauss(0, 0.1)))
+        for k in range(n, -1, -1)
+    )
+
+
+def test_default_forecast_does_not_extrapolate_noise() -> None:
+    """±10 % noise around a flat 20k tokens/s: the 10-minute forecast stays near 20k at 10 s and
+    30 s ticks alike (per-sample smoothing at 0.5/0.3 reached 2× on the same noise)."""
+    fc = holt_policy().scaling.forecast
+    for every in (10, 30):
+        ahead = forecast(_noisy(every), fc.level_half_life, fc.trend_half_life, timedelta(minutes=10), 2.0)
+        assert ahead is not None
+        assert 14_000 < ahead < 26_000, every
 
 
 def test_forecast_launches_before_a_ramp_reaches_local_capacity() -> None:
-    # Demand climbs 2 replicas' worth in 10 minutes and is still within local capacity now.
+    # Demand has climbed one replica's worth every 10 minutes for 30 minutes and is still within
+    # local capacity now (3.2 of 4 replicas); in 10 minutes it will not be.
     history = tuple(
-        DemandSample(NOW - timedelta(seconds=30 * k), 1.2 * PER_REPLICA + 2 * PER_REPLICA * (20 - k) / 20)
-        for k in range(20, 0, -1)
+        DemandSample(NOW - timedelta(seconds=30 * k), (3.2 - 3.0 * k / 60) * PER_REPLICA)
+        for k in range(60, 0, -1)
     )
     snap = inputs(3.2 * PER_REPLICA, replicas=4, history=history, pools=local(4))
     reactive = plan_scaling(snap, policy(), NOW)

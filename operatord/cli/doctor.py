@@ -8,11 +8,15 @@ One line per check, each with what to do when it fails:
 * Prometheus: reachable, and which of the policy's metric names actually have series (GPU
   health from dcgm-exporter, load from vLLM or SGLang).
 * AWS (when the policy enables burst): credentials, the launch template, the instance types'
-  offerings per subnet AZ, the P-family vCPU quota against one instance, and an EC2 DryRun of
-  RunInstances with the template (proves the IAM policy allows the launch; launches nothing).
+  offerings per subnet AZ, the P-family vCPU quota against one instance, an EC2 DryRun of
+  RunInstances with the template (proves the IAM policy allows the launch; launches nothing),
+  and an EC2 DryRun of TerminateInstances on one instance operatord manages (proves it may
+  terminate what it launched; terminates nothing). The IAM policy of docs/aws.md allows
+  terminate only on instances tagged for operatord and this cluster, so with no such instance
+  running there is nothing that proves it: that check is reported as skipped, not failed.
 
-Exit 0 when every check passes, 1 when any fails (even when the failure is an unreachable
-dependency: doctor's job is to report it), 2 on usage errors.
+Exit 0 when every check passes or is skipped, 1 when any fails (even when the failure is an
+unreachable dependency: doctor's job is to report it), 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from operatord.cli.kube import Wiring, connect, live_policy, policy_json
 from operatord.policies.load import LoadedPolicy, PolicyError, load_policy
 from operatord.policies.model import Policy
 from operatord.settings import DEFAULT_POLICY
+from operatord.vocab import TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
 
 EPILOG = (
-    "Exit codes: 0 every check passed; 1 a check failed (each failing line says what to do); 2 usage error."
+    "Exit codes: 0 every check passed (or was skipped: it cannot be proven now, the line says why); "
+    "1 a check failed (each failing line says what to do); 2 usage error."
 )
 
 
@@ -43,14 +49,20 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    skipped: bool = False  # not provable now (ok stays True: nothing is known to be wrong)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "ok": self.ok,
+            "skipped": self.skipped,
             "detail": self.detail,
             "fix": self.fix if not self.ok else "",
         }
+
+
+class NotProvable(Exception):
+    """A check that cannot be decided now (its message says why): reported as skipped."""
 
 
 # Feature → the accesses it needs: (verb, group, resource, subresource, namespaced-in-operatord's-namespace).
@@ -112,6 +124,10 @@ def doctor(
 ) -> None:
     """Preflight: API access and RBAC, Prometheus and its metric names, AWS credentials, template, offerings, quota.
 
+    AWS launch and terminate permissions are proven with EC2 DryRun (nothing is launched or
+    terminated). Terminate can only be proven on an instance operatord manages: with none
+    running, that line is "skip" (not provable now) and does not fail doctor.
+
     Example:  operatord doctor -o json
     """
     checks: list[Check] = []
@@ -138,6 +154,7 @@ def doctor(
         _prometheus(ctx, checks, loaded)
         _aws(ctx, checks, loaded.policy)
     failed = [c for c in checks if not c.ok]
+    skipped = [c for c in checks if c.skipped]
     if output == OutputFormat.JSON:
         print_json(
             {
@@ -148,17 +165,29 @@ def doctor(
         )
     else:
         rows = [
-            [c.name, "ok" if c.ok else "FAIL", c.detail + ("" if c.ok or not c.fix else f" → {c.fix}")]
+            [
+                c.name,
+                "skip" if c.skipped else "ok" if c.ok else "FAIL",
+                c.detail + ("" if c.ok or not c.fix else f" → {c.fix}"),
+            ]
             for c in checks
         ]
         print_table(rows, ["CHECK", "RESULT", "DETAIL"])
-        sys.stdout.write(f"\n{len(checks) - len(failed)}/{len(checks)} checks passed\n")
+        passed = len(checks) - len(failed) - len(skipped)
+        sys.stdout.write(
+            f"\n{passed}/{len(checks)} checks passed"
+            + (f", {len(skipped)} skipped (not provable now)" if skipped else "")
+            + "\n"
+        )
     raise typer.Exit(int(ExitCode.FOUND if failed else ExitCode.OK))
 
 
 def _check(checks: list[Check], name: str, run: Callable[[], str], fix: str) -> bool:
     try:
         detail = run()
+    except NotProvable as why:
+        checks.append(Check(name, True, str(why), skipped=True))
+        return True
     except Exception as err:  # every dependency failure is a failed line, never a traceback
         checks.append(Check(name, False, _one_line(err), fix))
         return False
@@ -316,6 +345,7 @@ def _aws(ctx: typer.Context, checks: list[Check], policy: Policy) -> None:
         return
     import boto3
     import botocore.config
+    import botocore.exceptions
 
     from operatord.adapters.ec2 import Ec2Capacity, clients, quotas_client
 
@@ -439,6 +469,36 @@ def _aws(ctx: typer.Context, checks: list[Check], policy: Policy) -> None:
         "aws.dry_run",
         dry_run,
         "allow ec2:RunInstances/CreateTags with the launch template (docs/aws.md)",
+    )
+
+    tags = f"{TAG_MANAGED_BY}={TAG_MANAGED_BY_VALUE}, {TAG_CLUSTER}={policy.cluster}"
+
+    def terminate() -> str:
+        managed = Ec2Capacity(general, cluster=policy.cluster, launch_template=template).list_instances()
+        if not managed:
+            raise NotProvable(
+                f"not provable now: no instance tagged {tags} exists, and the IAM policy allows "
+                "TerminateInstances only on tagged instances, so a made-up id would prove nothing; "
+                "rerun doctor while a burst instance runs"
+            )
+        one = min(managed, key=lambda i: (i.state == "shutting-down", i.instance_id)).instance_id
+        try:
+            general.terminate_instances(InstanceIds=[one], DryRun=True)
+        except botocore.exceptions.ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code == "DryRunOperation":
+                return f"TerminateInstances {one} would succeed ({len(managed)} managed instance(s))"
+            raise
+        raise RuntimeError(
+            "DryRun terminated without a DryRunOperation answer (is the endpoint an emulator?)"
+        )
+
+    _check(
+        checks,
+        "aws.terminate",
+        terminate,
+        f"allow ec2:TerminateInstances on instances with aws:ResourceTag/{TAG_MANAGED_BY}={TAG_MANAGED_BY_VALUE} "
+        f"and aws:ResourceTag/{TAG_CLUSTER}={policy.cluster} (docs/aws.md, statement TerminateOnlyOurs)",
     )
 
 

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @dataclass
 class Site:
     h: Harness
+    aws: MotoServer
     exporter: FakeExporter
     prom: PrometheusServer
     doc: dict[str, Any]
@@ -64,7 +65,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         doc["faults"] = {"rules": [str(ROOT / "policies/faults/*.yaml")]}
         doc["metrics"] = {"rate_window": "2s"}  # a token rate after a few scrapes
         prom.wait_scraped(15)
-        yield Site(h, exporter, prom, doc, tmp_path_factory.mktemp("doctor"))
+        yield Site(h, aws, exporter, prom, doc, tmp_path_factory.mktemp("doctor"))
 
 
 def test_a_ready_cluster_passes_every_check(site: Site) -> None:
@@ -81,8 +82,89 @@ def test_a_ready_cluster_passes_every_check(site: Site) -> None:
         "rbac.scaling.llama-70b",
     } <= names
     assert {"prometheus.reachable", "prometheus.metrics", "aws.credentials", "aws.launch_template"} <= names
-    assert {"aws.offerings", "aws.quota", "aws.dry_run"} <= names
+    assert {"aws.offerings", "aws.quota", "aws.dry_run", "aws.terminate"} <= names
     assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in checks(body)["prometheus.metrics"]["detail"]
+    assert [n for n, c in checks(body).items() if c["skipped"]] == ["aws.terminate"]  # no instance yet
+
+
+def test_terminate_without_a_managed_instance_is_skipped_not_failed(site: Site) -> None:
+    """The IAM policy allows TerminateInstances only on tagged instances: a made-up id would be
+    refused whatever the policy says, so with none running the check says so and passes."""
+    code, body = site.doctor()
+    line = checks(body)["aws.terminate"]
+    assert (line["ok"], line["skipped"]) == (True, True)
+    assert "not provable now" in line["detail"]
+    assert "managed-by=operatord, operatord.io/cluster=test" in line["detail"]
+    assert code == 0
+    assert site.aws.calls("TerminateInstances") == []
+    table = site.h.cli("--policy", str(site.dir / "policy.yaml"), "doctor")
+    assert table.returncode == 0
+    row = next(r for r in table.stdout.splitlines() if r.startswith("aws.terminate"))
+    assert row.split()[1] == "skip"
+    assert "skipped (not provable now)" in table.stdout
+
+
+@pytest.fixture
+def managed_instance(site: Site) -> Iterator[str]:
+    """One running instance tagged as operatord's for the policy's cluster (removed afterwards)."""
+    ec2 = site.aws.client()
+    [instance] = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="p4d.24xlarge",
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "managed-by", "Value": "operatord"},
+                    {"Key": "operatord.io/cluster", "Value": "test"},
+                    {"Key": "operatord.io/intent", "Value": "doctor-test"},
+                ],
+            }
+        ],
+    )["Instances"]
+    iid = instance["InstanceId"]
+    try:
+        yield iid
+    finally:
+        site.aws.clear_faults()
+        ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_terminate_is_proven_by_dry_run_on_a_managed_instance(site: Site, managed_instance: str) -> None:
+    before = len(site.aws.calls("TerminateInstances"))
+    code, body = site.doctor()
+    line = checks(body)["aws.terminate"]
+    assert (line["ok"], line["skipped"]) == (True, False), line
+    assert f"TerminateInstances {managed_instance} would succeed" in line["detail"]
+    assert code == 0
+    [call] = site.aws.calls("TerminateInstances")[before:]
+    assert (call.params.get("DryRun"), call.params.get("InstanceId.1")) == ("true", managed_instance)
+    state = site.aws.client().describe_instances(InstanceIds=[managed_instance])
+    assert state["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
+
+
+def test_terminate_refused_by_iam_fails_naming_the_action_and_the_tag_condition(
+    site: Site, managed_instance: str
+) -> None:
+    # moto authorises everything; the harness's fault layer answers as EC2 does for a denied DryRun.
+    site.aws.fail(
+        "TerminateInstances",
+        "UnauthorizedOperation",
+        status=403,
+        where={"DryRun": "true", "InstanceId.1": managed_instance},
+        message="You are not authorized to perform this operation. Encoded authorization failure message: x",
+    )
+    code, body = site.doctor()
+    assert code == 1
+    assert [n for n, c in checks(body).items() if not c["ok"]] == ["aws.terminate"]
+    line = checks(body)["aws.terminate"]
+    assert "UnauthorizedOperation" in line["detail"]
+    assert "ec2:TerminateInstances" in line["fix"]
+    assert "aws:ResourceTag/managed-by=operatord" in line["fix"]
+    assert "aws:ResourceTag/operatord.io/cluster=test" in line["fix"]
+    assert "TerminateOnlyOurs" in line["fix"]
 
 
 def test_missing_rbac_is_one_failing_line_naming_the_verb(site: Site) -> None:

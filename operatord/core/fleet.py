@@ -203,19 +203,18 @@ def check_fleet(
             stacks[inputs] = stack_of(node, driver)
         members[pool_name].append((node.name, inputs))
     reports = []
+    components = [c for c in COMPONENTS if c not in policy.fleet.ignore]
     for pool in policy.pools:
-        counts = Counter(inputs for _, inputs in members[pool.name])
+        counts: dict[_StackInputs, int] = {}
+        for _, inputs in members[pool.name]:
+            counts[inputs] = counts.get(inputs, 0) + 1
+        seen: dict[str, dict[str, int]] = {c: {} for c in components}
+        for inputs, count in counts.items():
+            for c, version in stacks[inputs].versions.items():
+                if c in seen:
+                    seen[c][version] = seen[c].get(version, 0) + count
         pins = policy.fleet.pinned.get(pool.name, {})
-        reference: dict[str, Reference] = {}
-        for c in COMPONENTS:
-            if c in policy.fleet.ignore:
-                continue
-            seen: Counter[str] = Counter()
-            for inputs, count in counts.items():
-                version = stacks[inputs].versions.get(c)
-                if version is not None:
-                    seen[version] += count
-            reference[c] = _reference(seen, pins.get(c))
+        reference: dict[str, Reference] = {c: _reference(seen[c], pins.get(c)) for c in components}
         verdicts = _judge_all(members[pool.name], stacks, pool, reference)
         reports.append(PoolReport(pool.name, MappingProxyType(reference), verdicts))
     index = {v.node: v for r in reports for v in r.nodes}
@@ -253,12 +252,12 @@ def pool_reference(component: str, stacks: Sequence[NodeStack], pinned: Sequence
     return _reference(Counter(s.versions[component] for s in stacks if component in s.versions), pinned)
 
 
-def _reference(seen: Counter[str], pinned: Sequence[str] | None) -> Reference:
+def _reference(seen: Mapping[str, int], pinned: Sequence[str] | None) -> Reference:
     if pinned:
         return Reference(tuple(pinned), "pinned")
     if not seen:
         return Reference((), "none", "no node reports it")
-    (top, count), *rest = seen.most_common()
+    (top, count), *rest = sorted(seen.items(), key=lambda kv: -kv[1])
     total = sum(seen.values())
     if count * 2 <= total or (rest and rest[0][1] == count):
         return Reference((), "none", f"no majority among {total} nodes: {dict(sorted(seen.items()))}")

@@ -172,11 +172,12 @@ def holt_path(
     level, trend = samples[0].tokens_per_s, 0.0
     prev = samples[0].at
     path = [(level, trend)]
+    weights_dt, alpha, beta = 0.0, 0.0, 0.0
     for s in samples[1:]:
         dt = (s.at - prev).total_seconds()
         if dt > 0:
-            alpha = 1 - 0.5 ** (dt / level_h)
-            beta = 1 - 0.5 ** (dt / trend_h)
+            if dt != weights_dt:  # samples are a tick apart: the weights rarely change
+                weights_dt, alpha, beta = dt, 1 - 0.5 ** (dt / level_h), 1 - 0.5 ** (dt / trend_h)
             predicted = level + trend * dt
             new_level = alpha * s.tokens_per_s + (1 - alpha) * predicted
             trend = beta * (new_level - level) / dt + (1 - beta) * trend

@@ -75,6 +75,20 @@ class Observation:
         return any(s.source == source and not s.ok for s in self.statuses)
 
 
+class InlineExecutor(cf.Executor):
+    """Runs each read at once in the caller's thread. For in-memory sources (the simulator's world),
+    which cannot hang: a deadline has nothing to bound there, and a thread per source per tick
+    costs more than the reads."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> cf.Future[T]:
+        future: cf.Future[T] = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # handed to the caller through the future, as a thread would
+            future.set_exception(err)
+        return future
+
+
 class ObserveFailed(Exception):
     """The required part (nodes and operatord-state) could not be read: nothing is decided."""
 
@@ -92,7 +106,8 @@ class Observer:
     metrics: MetricsSource | None = None
     capacity: CapacityProvider | None = None
     deadlines: Deadlines = field(default_factory=Deadlines)
-    _pool: cf.ThreadPoolExecutor = field(init=False, repr=False)
+    executor: cf.Executor | None = None  # None: a thread per source, each inside its deadline
+    _pool: cf.Executor = field(init=False, repr=False)
     _inflight: dict[str, cf.Future[Any]] = field(init=False, repr=False, default_factory=dict)
     _history: dict[str, tuple[DemandSample, ...]] = field(init=False, repr=False, default_factory=dict)
     _quota: tuple[datetime, int | None] | None = field(init=False, repr=False, default=None)
@@ -101,7 +116,7 @@ class Observer:
     last_scale_in_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        self._pool = cf.ThreadPoolExecutor(
+        self._pool = self.executor or cf.ThreadPoolExecutor(
             max_workers=8, thread_name_prefix="observe"
         )  # 6 sources + room for a hung one
 
@@ -235,9 +250,10 @@ class Observer:
             previous = self._inflight.get(name)
             if previous is not None and not previous.done():
                 return None
-            future = self._pool.submit(fn)
+        future = self._pool.submit(fn)  # unlocked: an inline executor runs fn here, and fn may lock
+        with self._lock:
             self._inflight[name] = future
-            return future
+        return future
 
     def _wait(
         self, name: str, source: str, deadline: float, future: cf.Future[Any] | None

@@ -33,7 +33,7 @@ from operatord.shell.intents import IntentStore
 from operatord.shell.leader import LeaderElector
 from operatord.shell.loop import Daemon, LoopConfig
 from operatord.shell.metrics import build_metrics
-from operatord.shell.observe import Deadlines, Observer
+from operatord.shell.observe import Deadlines, InlineExecutor, Observer
 from operatord.sim.cloud import SimCapacity
 from operatord.sim.scenario import Scenario, deep_merge, relative
 from operatord.sim.serving import Trace
@@ -161,6 +161,7 @@ class Operatord:
             metrics=world.metrics,
             capacity=capacity,
             deadlines=Deadlines(kubernetes=60.0, prometheus=60.0, ec2=60.0),
+            executor=InlineExecutor(),
         )
         self.vt = _VirtualTime()
         tick = world.scenario.tick

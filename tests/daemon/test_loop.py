@@ -197,6 +197,25 @@ def test_a_slow_source_degrades_the_snapshot_instead_of_stalling_the_tick() -> N
         slow.release.set()
 
 
+def test_inline_reads_degrade_a_failing_source_as_threads_do() -> None:
+    """The simulator reads its in-memory world inline (no thread per source); a source that fails
+    still only degrades the snapshot, and the tick's locks are not taken twice."""
+    from operatord.ports.cluster import Unreachable
+    from operatord.shell.observe import InlineExecutor
+
+    w = World().seed()
+    d = w.daemon("a", executor=InlineExecutor())
+    d.renew()
+    w.cluster.fail_next("list_pods", Unreachable("connection refused"))
+    report = d.tick()
+    assert report.outcome == "ok"
+    assert report.observation is not None
+    assert report.observation.snapshot.pods is None
+    assert report.observation.failed("kubernetes")
+    assert [o.kind for o in report.outcomes] == ["cordon"]
+    assert d.tick().observation.snapshot.pods is not None  # type: ignore[union-attr]
+
+
 def test_policy_reload_when_the_revision_changes_and_a_bad_one_is_refused() -> None:
     w = World().seed()
     d = w.daemon("a")

@@ -109,11 +109,18 @@ class World:
             self.cluster.add_node(burst_node(name, inst.instance_id))
             self.cluster.add_pod(serving_pod(f"vllm-70b-6f7c9-{name}", name))
 
-    def daemon(self, identity: str, *, cluster: Any = None, capacity: Any = None, **config: Any) -> Daemon:
+    def daemon(
+        self, identity: str, *, cluster: Any = None, capacity: Any = None, executor: Any = None, **config: Any
+    ) -> Daemon:
         cluster = cluster if cluster is not None else self.cluster
         capacity = capacity if capacity is not None else self.capacity
         observer = Observer(
-            cluster, NAMESPACE, metrics=self.metrics, capacity=capacity, deadlines=Deadlines(5, 5, 5)
+            cluster,
+            NAMESPACE,
+            metrics=self.metrics,
+            capacity=capacity,
+            deadlines=Deadlines(5, 5, 5),
+            executor=executor,
         )
         elector = LeaderElector(cluster, NAMESPACE, identity, self.clock, duration=timedelta(seconds=15))
         policy = loaded(self.policy)

@@ -57,13 +57,11 @@ from operatord.core.scaling_inputs import (
     burst_activity,
     capacity_requests,
     local_pools,
-    model_of,
     model_signals,
-    serving_gpus_by_node,
-    workload_owners,
+    replica_pods,
 )
 from operatord.core.snapshot import CloudView, Snapshot
-from operatord.policies.model import Policy, ServedModel
+from operatord.policies.model import Policy
 from operatord.vocab import LABEL_INSTANCE_ID, Mode, Reason
 
 _REASONS = frozenset(r.value for r in Reason)
@@ -192,7 +190,8 @@ def _with_demand(snap: Snapshot, demand_gpus: float | None) -> Snapshot:
 
 def _scaling_inputs(snap: Snapshot, policy: Policy, remediation: Plan) -> ScalingInputs:
     cloud = snap.cloud or CloudView()
-    pending, ready = _replica_pods(snap.pods, policy.serving.models)
+    replicas_seen = replica_pods(snap.pods, policy.serving.models)
+    pending, ready = replicas_seen.pending, replicas_seen.ready
     models = []
     for served in policy.serving.models:
         replicas = snap.replicas.get(served.name)
@@ -230,7 +229,7 @@ def _scaling_inputs(snap: Snapshot, policy: Policy, remediation: Plan) -> Scalin
     return ScalingInputs(
         observed_at=observed_at,
         models=tuple(models),
-        local_pools=local_pools(snap.nodes, policy, serving_gpus_by_node(snap.pods, policy.serving.models)),
+        local_pools=local_pools(snap.nodes, policy, replicas_seen.serving_gpus),
         intents=cloud.intents,
         capacity_requests=tuple(requests),
         last_scale_out_at=_latest(snap.last_scale_out_at, launched),
@@ -246,27 +245,6 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     if b is None:
         return a
     return max(a, b)
-
-
-def _replica_pods(
-    pods: Sequence[Pod] | None, models: Sequence[ServedModel]
-) -> tuple[dict[str, int], dict[str, int] | None]:
-    """(unscheduled pods, Ready serving pods) per model, in one pass over pods; the Ready counts
-    are None when pods were not observed (unknown, never 0)."""
-    if pods is None:
-        return {}, None
-    owners = workload_owners(models)
-    pending: Counter[str] = Counter()
-    ready: Counter[str] = Counter()
-    for pod in pods:
-        if pod.deleting:
-            continue
-        if pod.node_name is None:
-            if pod.phase == "Pending" and (model := model_of(pod, owners)) is not None:
-                pending[model] += 1
-        elif pod.ready and pod.phase == "Running" and (model := model_of(pod, owners)) is not None:
-            ready[model] += 1
-    return dict(pending), {m.name: ready.get(m.name, 0) for m in models}
 
 
 def _without_unknown_workloads(

@@ -188,8 +188,9 @@ def check_fleet(
     pool has a handful of distinct stacks, each read, counted and judged once.
     """
     metrics = driver_from_metrics or {}
-    members: dict[str, list[tuple[str, _StackInputs]]] = {p.name: [] for p in policy.pools}
-    stacks: dict[_StackInputs, NodeStack] = {}
+    members: dict[str, list[tuple[str, int]]] = {p.name: [] for p in policy.pools}
+    ids: dict[_StackInputs, int] = {}  # distinct inputs → index into stacks (hashed once per node)
+    stacks: list[NodeStack] = []
     pool_of = pool_matcher(policy.pools)
     unpooled: list[str] = []
     for node in sorted(nodes, key=by_name):
@@ -199,18 +200,22 @@ def check_fleet(
             continue
         driver = metrics.get(node.name)
         inputs = _stack_inputs(node, driver)
-        if inputs not in stacks:
-            stacks[inputs] = stack_of(node, driver)
-        members[pool_name].append((node.name, inputs))
+        stack_id = ids.get(inputs)
+        if stack_id is None:
+            stack_id = ids[inputs] = len(stacks)
+            stacks.append(stack_of(node, driver))
+        members[pool_name].append((node.name, stack_id))
     reports = []
     components = [c for c in COMPONENTS if c not in policy.fleet.ignore]
     for pool in policy.pools:
-        counts: dict[_StackInputs, int] = {}
-        for _, inputs in members[pool.name]:
-            counts[inputs] = counts.get(inputs, 0) + 1
+        counts = [0] * len(stacks)
+        for _, stack_id in members[pool.name]:
+            counts[stack_id] += 1
         seen: dict[str, dict[str, int]] = {c: {} for c in components}
-        for inputs, count in counts.items():
-            for c, version in stacks[inputs].versions.items():
+        for stack_id, count in enumerate(counts):
+            if not count:
+                continue
+            for c, version in stacks[stack_id].versions.items():
                 if c in seen:
                     seen[c][version] = seen[c].get(version, 0) + count
         pins = policy.fleet.pinned.get(pool.name, {})
@@ -277,20 +282,20 @@ def serving_allowed(node: Node, report: FleetReport) -> tuple[bool, str]:
 
 
 def _judge_all(
-    members: Sequence[tuple[str, _StackInputs]],
-    stacks: Mapping[_StackInputs, NodeStack],
+    members: Sequence[tuple[str, int]],
+    stacks: Sequence[NodeStack],
     pool: Pool,
     reference: Mapping[str, Reference],
 ) -> tuple[NodeVerdict, ...]:
     """Verdicts in node order; nodes with the same stack share one comparison."""
     checks = tuple(reference.items())
-    judged: dict[_StackInputs, tuple[tuple[Difference, ...], tuple[str, ...]]] = {}
+    judged: list[tuple[tuple[Difference, ...], tuple[str, ...]] | None] = [None] * len(stacks)
     out = []
-    for name, inputs in members:
-        stack = stacks[inputs]
-        found = judged.get(inputs)
+    for name, stack_id in members:
+        stack = stacks[stack_id]
+        found = judged[stack_id]
         if found is None:
-            found = judged[inputs] = _compare(stack.versions, checks)
+            found = judged[stack_id] = _compare(stack.versions, checks)
         out.append(
             NodeVerdict(name, pool.name, found[0], found[1], stack.gpus_advertised, pool.gpus_per_node)
         )

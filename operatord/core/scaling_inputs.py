@@ -7,6 +7,7 @@ them, so it stays testable with four small dataclasses.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from operatord.core.burst.intent import Intent
@@ -73,7 +74,7 @@ def local_pools(
 ) -> tuple[LocalPool, ...]:
     """Local capacity per node of every local pool: all GPUs of a usable node (Ready, not cordoned,
     not a burst node, GPUHealthy/NCCLHealthy not False), and on any other local node the GPUs its
-    serving replicas still hold (`serving`, from serving_gpus_by_node). A cordoned or faulty node
+    serving replicas still hold (`serving`, from replica_pods). A cordoned or faulty node
     keeps serving until it is drained, and a drain that would leave too little capacity asks for a
     replacement first (a capacity request), so burst is bought for a drain, not for a fault."""
     held = serving or {}
@@ -135,19 +136,40 @@ def model_of(pod: Pod, owners: Mapping[tuple[str, OwnerKind, str], str]) -> str 
     return owners.get((pod.namespace, kind, name))
 
 
-def serving_gpus_by_node(pods: Sequence[Pod] | None, models: Sequence[ServedModel]) -> dict[str, int]:
-    """GPUs held per node by Ready, running replicas of the served models (not being deleted)."""
-    if not pods:
-        return {}
+@dataclass(frozen=True, slots=True)
+class ReplicaPods:
+    """What the pods say about the served models' replicas (one pass over every pod per tick)."""
+
+    pending: Mapping[str, int]  # model → unscheduled replicas (the HPA's pending pods)
+    ready: Mapping[str, int] | None  # model → Ready replicas holding GPUs; None: pods not observed
+    serving_gpus: Mapping[str, int]  # node → GPUs its Ready replicas hold
+
+
+def replica_pods(pods: Sequence[Pod] | None, models: Sequence[ServedModel]) -> ReplicaPods:
+    """Pending and Ready replicas per model and the GPUs Ready replicas hold per node; a pod being
+    deleted counts nowhere."""
+    if pods is None:
+        return ReplicaPods({}, None, {})
     owners = workload_owners(models)
-    out: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    ready: dict[str, int] = {m.name: 0 for m in models}
+    gpus: dict[str, int] = {}
     for pod in pods:
-        node = pod.node_name
-        if node is None or pod.gpus <= 0 or not pod.ready or pod.deleting or pod.phase != "Running":
+        if pod.gpus <= 0 or pod.deleting:  # a replica requests GPUs; most pods on a node do not
             continue
-        if model_of(pod, owners) is not None:
-            out[node] = out.get(node, 0) + pod.gpus
-    return out
+        node = pod.node_name
+        if node is None:
+            if pod.phase == "Pending" and (model := model_of(pod, owners)) is not None:
+                pending[model] = pending.get(model, 0) + 1
+        elif (
+            pod.gpus > 0
+            and pod.ready
+            and pod.phase == "Running"
+            and (model := model_of(pod, owners)) is not None
+        ):
+            ready[model] += 1
+            gpus[node] = gpus.get(node, 0) + pod.gpus
+    return ReplicaPods(pending, ready, gpus)
 
 
 def capacity_requests(state: OperatordState) -> tuple[CapacityRequest, ...]:

@@ -16,7 +16,7 @@ from operatord.core.scaling_inputs import (
     demand_history,
     local_pools,
     model_signals,
-    serving_gpus_by_node,
+    replica_pods,
 )
 from operatord.core.state import CapacityRequest, OperatordState
 from operatord.shell import burst_apply  # noqa: F401  (registers the executors)
@@ -121,7 +121,7 @@ def test_local_pools_keep_what_faulty_nodes_still_serve() -> None:
         replica("r4", "d", deleting=True),
         Pod("kube-system", "dcgm", "d", controller_kind=OwnerKind.DAEMON_SET, controller_name="dcgm", gpus=0),
     ]
-    (local,) = local_pools(nodes, policy, serving_gpus_by_node(pods, policy.serving.models))
+    (local,) = local_pools(nodes, policy, replica_pods(pods, policy.serving.models).serving_gpus)
     assert [(n.name, n.gpus) for n in local.nodes] == [("a", 8), ("b", 8), ("c", 8)]
 
 

@@ -99,7 +99,7 @@ def local_pools(
 def _usable_gpus(node: Node) -> int | None:
     """All allocatable GPUs of a usable node; 0 for a local node that takes no new replicas; None
     for a burst node (burst capacity is counted from the intents)."""
-    if any(t.key == TAINT_BURST for t in node.taints):
+    if node.taints and any(t.key == TAINT_BURST for t in node.taints):
         return None
     if node.unschedulable or node.gpus <= 0:
         return 0

@@ -5,9 +5,12 @@ Per model, per tick:
 1. **Demand** is weighted tokens/s (design §1.7). Unknown demand is never zero: it freezes
    scale-in and only the saturation signals (queue depth, KV-cache usage) may scale out
    (the KEDA #3065 lesson: a Prometheus outage must not scale a service down at peak).
+   Served tokens/s stop growing at capacity, so while requests wait, sizing adds the tokens/s
+   that clear them within the e2e SLO (`backlog_tokens_per_s`).
 2. **Forecast.** Burst capacity arrives 5–15 minutes after RunInstances (research §3.2), so scale-out
    sizes for max(now, forecast at the boot-to-serving horizon). The forecaster is Holt's double
-   exponential smoothing (level + trend) over the demand history in the inputs: it needs no
+   exponential smoothing (level + trend, smoothed by half-lives in time so the tick interval does
+   not change the fit) over the demand history in the inputs: it needs no
    training, no season of history (Holt-Winters would need days of it that a restarted daemon does
    not have), is O(n) over a bounded window, and it is the simplest model that extrapolates a ramp,
    which is what matters at a 10-minute horizon; the predicted rise is capped at `spike_factor`
@@ -15,14 +18,16 @@ Per model, per tick:
    `forecast.horizon`, else the measured median boot-to-serving time of recent burst instances,
    else 10 minutes. `forecast.method: none` gives the purely reactive rule.
 3. **Replicas needed** = demand / (tokens/s per replica at the SLO × target utilization), filled
-   on local healthy schedulable nodes first (whole nodes for multi-node replicas), the rest on
-   burst. Open capacity requests (replace before drain) take their nodes out of local capacity,
-   so replacements are planned before the drain.
+   on local healthy schedulable nodes first (whole nodes for multi-node replicas; a cordoned or
+   faulty node counts for the GPUs its serving replicas still hold), the rest on burst. Open
+   capacity requests (replace before drain) take their nodes out of local capacity, so
+   replacements are planned before the drain.
 4. **Stabilization and cooldowns** (HPA semantics): scale out to the lowest recommendation of the
    scale-out window, scale in to the highest of the scale-in window; cooldowns after each change.
    **Fast path:** queue depth per replica, KV-cache saturation, or demand ≥ spike_factor × the
-   smoothed level skips scale-out stabilization and cooldown and adds up to doubling replicas
-   (AIBrix's panic mode).
+   smoothed level skips scale-out stabilization and cooldown (AIBrix's panic mode), never scales
+   in, and sizes as an HPA on the queue would (at least one more replica, at most double), unless
+   replicas asked for earlier are not Ready yet.
 5. **Caps** (operatord.core.burst.caps) bound every launch; **scale-in** (design §1.9) releases
    only burst capacity, after `scale_in.min_age`, after `low_demand_for` of low demand, never on
    unknown metrics, one group per step, most expensive first.

@@ -8,7 +8,7 @@ Helm chart's values.schema.json and the reference docs).
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
 
@@ -226,6 +226,21 @@ class Forecast(Strict):
         description="Look-ahead; default: the measured median request-to-serving time of the last ten "
         "burst instances, else 10 minutes.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """alpha/beta (smoothing per sample) were replaced: name the new fields, not 'unknown field'."""
+        if isinstance(data, dict):
+            for old, new in (("alpha", "level_half_life"), ("beta", "trend_half_life")):
+                if old in data:
+                    raise CrossFieldError(
+                        old,
+                        f"replaced by {new}, a duration such as 1m or 10m (smoothing per sample made "
+                        "the forecast depend on the tick interval)",
+                    )
+        return data
+
     level_half_life: Duration = Field(
         timedelta(minutes=1),
         description="Holt level smoothing: a sample this old weighs half as much as a fresh one. "

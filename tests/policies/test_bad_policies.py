@@ -115,6 +115,12 @@ def test_base_policy_is_valid(tmp_path: Path) -> None:
             id="scale-in-faster-than-out",
         ),
         pytest.param(
+            ("  scale_in_stabilization: 5m", "  scale_in_stabilization: 5m\n  forecast: {alpha: 0.5}"),
+            "policy.yaml:20:14: scaling.forecast.alpha: replaced by level_half_life, a duration such as 1m "
+            "or 10m (smoothing per sample made the forecast depend on the tick interval)",
+            id="renamed-forecast-field",
+        ),
+        pytest.param(
             ("mode: observe", "mode: yolo"),
             "policy.yaml:3:1: mode: Input should be 'observe', 'cordon-only' or 'full' (got 'yolo')",
             id="unknown-mode",

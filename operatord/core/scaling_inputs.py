@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from operatord.core.burst.intent import Intent
 from operatord.core.burst.lifecycle import BurstState
@@ -182,10 +182,16 @@ def demand_history(
 ) -> tuple[DemandSample, ...]:
     """The bounded demand history the next tick passes in: the previous samples within 30 minutes
     plus this tick's known demand (unknown ticks add nothing; the windows then see a gap)."""
-    window = [s for s in previous if (now - s.at).total_seconds() <= 1800]
+    since = now - HISTORY_WINDOW
+    window = [s for s in previous if s.at >= since]
     if signals.tokens_per_s is not None:
         window.append(DemandSample(now, signals.tokens_per_s))
-    return tuple(sorted(window, key=lambda s: s.at))
+    if len(window) > 1 and window[-1].at < window[-2].at:  # previous is this function's sorted output
+        window.sort(key=lambda s: s.at)
+    return tuple(window)
+
+
+HISTORY_WINDOW = timedelta(minutes=30)
 
 
 def burst_activity(intents: Sequence[Intent]) -> tuple[datetime | None, datetime | None]:

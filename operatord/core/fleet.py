@@ -84,6 +84,8 @@ class Difference:
 
 
 class NodeVerdict(NamedTuple):
+    """One node judged against its pool's reference stack."""
+
     node: str
     pool: str
     differences: tuple[Difference, ...] = ()

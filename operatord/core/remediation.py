@@ -64,6 +64,8 @@ class Want:
 
 
 class NodeIntent(NamedTuple):
+    """What one node wants this tick, before the guards."""
+
     view: NodeView
     records: tuple[RecordTransition, ...] = ()
     want: Want | None = None

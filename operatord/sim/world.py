@@ -175,7 +175,14 @@ class World:
         self.now = scenario.start
         self.api = SimClusterApi(lambda: self.now)
         self._rng = random.Random(scenario.seed)  # noqa: S311 (boot jitter, not cryptography)
-        served = self.policy.serving.models[0]
+        models = self.policy.serving.models
+        if len(models) > 1:
+            names = ", ".join(m.name for m in models)
+            raise ScenarioError(
+                f"serving: the simulator serves one model and the policy has {len(models)} ({names}); "
+                "keep one with policy_overrides: {serving: {models: [...]}}"
+            )
+        served = models[0]
         self.model = served
         self.workload = WorkloadKey(served.workload.kind, served.workload.namespace, served.workload.name)
         self.local_pools = [p.name for p in scenario.pools]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from operatord.shell.burst import BURST_DELETION_COST, DELETION_COST_ANNOTATION
 from operatord.sim.runner import load_scenario_policy, load_trace
-from operatord.sim.scenario import load, resolve
+from operatord.sim.scenario import ScenarioError, load, resolve
 from operatord.sim.world import World
 from operatord.vocab import LABEL_INSTANCE_ID
 
@@ -64,3 +65,15 @@ def test_a_terminated_instance_takes_its_node_and_pods_away(world: World) -> Non
     world.instance_terminated("i-2", world.now)
     world.step(world.now + timedelta(seconds=30))
     assert not [n for n in world.api.list_nodes().items if n.labels.get(LABEL_INSTANCE_ID) == "i-2"]
+
+
+def test_a_policy_with_two_models_is_refused_with_both_named() -> None:
+    path = resolve("drain-needs-capacity")
+    scenario = load(path)
+    loaded = load_scenario_policy(scenario, path)
+    first = loaded.policy.serving.models[0]
+    second = first.model_copy(update={"name": "qwen-7b"})
+    serving = loaded.policy.serving.model_copy(update={"models": [first, second]})
+    two = replace(loaded, policy=loaded.policy.model_copy(update={"serving": serving}))
+    with pytest.raises(ScenarioError, match=rf"policy has 2 \({first.name}, qwen-7b\)"):
+        World(scenario, two, load_trace(scenario, path))

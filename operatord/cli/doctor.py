@@ -345,7 +345,6 @@ def _aws(ctx: typer.Context, checks: list[Check], policy: Policy) -> None:
         return
     import boto3
     import botocore.config
-    import botocore.exceptions
 
     from operatord.adapters.ec2 import Ec2Capacity, clients, quotas_client
 
@@ -455,14 +454,11 @@ def _aws(ctx: typer.Context, checks: list[Check], policy: Policy) -> None:
                 ),
             },
         }
-        try:
-            runner.run_instances(**params)
-        except Exception as err:
-            code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
-            if code == "DryRunOperation":
-                return f"RunInstances {types[0]} in {subnet.availability_zone} would succeed"
-            raise
-        raise RuntimeError("DryRun launched without a DryRunOperation answer (is the endpoint an emulator?)")
+        return _dry_run(
+            lambda: runner.run_instances(**params),
+            "launched",
+            f"RunInstances {types[0]} in {subnet.availability_zone} would succeed",
+        )
 
     _check(
         checks,
@@ -482,15 +478,10 @@ def _aws(ctx: typer.Context, checks: list[Check], policy: Policy) -> None:
                 "rerun doctor while a burst instance runs"
             )
         one = min(managed, key=lambda i: (i.state == "shutting-down", i.instance_id)).instance_id
-        try:
-            general.terminate_instances(InstanceIds=[one], DryRun=True)
-        except botocore.exceptions.ClientError as err:
-            code = err.response.get("Error", {}).get("Code", "")
-            if code == "DryRunOperation":
-                return f"TerminateInstances {one} would succeed ({len(managed)} managed instance(s))"
-            raise
-        raise RuntimeError(
-            "DryRun terminated without a DryRunOperation answer (is the endpoint an emulator?)"
+        return _dry_run(
+            lambda: general.terminate_instances(InstanceIds=[one], DryRun=True),
+            "terminated",
+            f"TerminateInstances {one} would succeed ({len(managed)} managed instance(s))",
         )
 
     _check(
@@ -500,6 +491,19 @@ def _aws(ctx: typer.Context, checks: list[Check], policy: Policy) -> None:
         f"allow ec2:TerminateInstances on instances with aws:ResourceTag/{TAG_MANAGED_BY}={TAG_MANAGED_BY_VALUE} "
         f"and aws:ResourceTag/{TAG_CLUSTER}={policy.cluster} (docs/aws.md, statement TerminateOnlyOurs)",
     )
+
+
+def _dry_run(call: Callable[[], object], did: str, success: str) -> str:
+    """`success` when the EC2 call made with DryRun=True is answered DryRunOperation (IAM allows it)."""
+    import botocore.exceptions
+
+    try:
+        call()
+    except botocore.exceptions.ClientError as err:
+        if err.response.get("Error", {}).get("Code", "") == "DryRunOperation":
+            return success
+        raise
+    raise RuntimeError(f"DryRun {did} without a DryRunOperation answer (is the endpoint an emulator?)")
 
 
 __all__ = ["EPILOG", "Check", "doctor"]

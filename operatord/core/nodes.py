@@ -38,7 +38,7 @@ from operatord.vocab import (
 _ACTIONABLE = frozenset({FaultAction.DRAIN, FaultAction.RESET_GPU, FaultAction.REBOOT, FaultAction.CORDON})
 _DRAINING = frozenset({FaultAction.DRAIN, FaultAction.RESET_GPU, FaultAction.REBOOT})
 _CAMEL = {c.camel: c for c in FaultClass}
-_HEALTH_CONDITIONS = frozenset({CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY})
+HEALTH_CONDITIONS = frozenset({CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY})  # False: GPUs are not capacity
 _NO_HISTORY = History()
 by_name = attrgetter("name")
 
@@ -195,7 +195,7 @@ def active_faults(
 
 def _health_condition_false(node: Node) -> bool:
     for c in node.conditions:  # noqa: SIM110 - a plain loop: any() over a generator costs twice as much, on every node
-        if c.status == "False" and c.type in _HEALTH_CONDITIONS:
+        if c.status == "False" and c.type in HEALTH_CONDITIONS:
             return True
     return False
 

@@ -124,10 +124,8 @@ def node_intent(view: NodeView, policy: Policy, now: datetime) -> NodeIntent:
     if owner is not None and owner.is_operatord and state in (S.HEALTHY, S.SUSPECT):
         state = S.CORDONED  # the cordon is the truth when its history entry was lost
     faults = view.faults
-    if state == S.HEALTHY and not faults:
-        return NodeIntent(view)
     reason = _reason(view)
-    if state == S.HEALTHY:
+    if state == S.HEALTHY:  # not idle, so it has faults: a cordoned healthy node became CORDONED above
         if _toleration(view, policy) <= timedelta(0):
             return NodeIntent(view, want=Want("cordon", NodeEvent.FAULT_CONFIRMED, reason))
         rec = _record(view, NodeEvent.FAULT_SEEN, state, reason, now)
@@ -358,7 +356,7 @@ def _fleet_event_trip(
     The correlation needs `fleet_event_nodes` nodes to see a shared cause, so the first nodes of a
     bad rollout are cordoned (and one may start draining) as single bad nodes. Once the fleet event
     explains them, operatord's own recent actions are suspect: stop every automatic cordon, drain
-    and uncordon and page, rather than keep draining or uncordon on a guess (design §1.5)."""
+    and uncordon and page, rather than keep draining or uncordon on a guess."""
     if snap.state.breaker.open or not any(v.fleet_faults for v in views):
         return None
     breaker = policy.remediation.breaker

@@ -14,11 +14,11 @@ from operatord.core.burst.intent import Intent
 from operatord.core.burst.lifecycle import BurstState
 from operatord.core.metrics import Known, MetricsSnapshot, Reading, demand_tokens_per_s
 from operatord.core.model import Node, OwnerKind, Pod
-from operatord.core.nodes import by_name, selects
+from operatord.core.nodes import HEALTH_CONDITIONS, by_name, selects
 from operatord.core.scaling import CapacityRequest, DemandSample, LocalNode, LocalPool, ModelSignals
 from operatord.core.state import OperatordState
 from operatord.policies.model import Policy, ServedModel
-from operatord.vocab import CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY, TAINT_BURST, Reason
+from operatord.vocab import TAINT_BURST, Reason
 
 
 def model_signals(
@@ -107,12 +107,9 @@ def _usable_gpus(node: Node) -> int | None:
     for cond in node.conditions:  # one pass: this runs for every node on every tick
         if cond.type == "Ready":
             ready = cond.status == "True"
-        elif cond.status == "False" and cond.type in _HEALTH_CONDITIONS:
+        elif cond.status == "False" and cond.type in HEALTH_CONDITIONS:
             return 0
     return node.gpus if ready else 0
-
-
-_HEALTH_CONDITIONS = frozenset({CONDITION_GPU_HEALTHY, CONDITION_NCCL_HEALTHY})
 
 
 def workload_owners(models: Sequence[ServedModel]) -> dict[tuple[str, OwnerKind, str], str]:
@@ -161,12 +158,7 @@ def replica_pods(pods: Sequence[Pod] | None, models: Sequence[ServedModel]) -> R
         if node is None:
             if pod.phase == "Pending" and (model := model_of(pod, owners)) is not None:
                 pending[model] = pending.get(model, 0) + 1
-        elif (
-            pod.gpus > 0
-            and pod.ready
-            and pod.phase == "Running"
-            and (model := model_of(pod, owners)) is not None
-        ):
+        elif pod.ready and pod.phase == "Running" and (model := model_of(pod, owners)) is not None:
             ready[model] += 1
             gpus[node] = gpus.get(node, 0) + pod.gpus
     return ReplicaPods(pending, ready, gpus)

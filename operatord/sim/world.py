@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 
 from operatord.core.faults.catalog import Catalog
 from operatord.core.faults.probe import GpuReading, ProbeReading, ProbeVerdict, judge
-from operatord.core.model import Node, NodeCondition, OwnerKind, Pod, Taint, WorkloadKey
+from operatord.core.model import Listing, Node, NodeCondition, OwnerKind, Pod, Taint, WorkloadKey
 from operatord.policies.load import LoadedPolicy
 from operatord.policies.model import Policy
 from operatord.ports.cluster import NotFound
@@ -220,6 +220,12 @@ class World:
         self._pod_ready_at: dict[str, datetime] = {}
         self._pod_order: dict[str, int] = {}
         self._last_serving: TickServing | None = None
+        self._serving: tuple[Listing[Pod] | None, tuple[Pod, ...]] = (None, ())
+        self._capacity_of: tuple[tuple[Pod, ...] | None, tuple[tuple[str, str], ...], tuple[float, int]] = (
+            None,
+            (),
+            (0.0, 0),
+        )
         # (seconds, served weighted tokens, prompt share, served requests) per recent tick: what
         # rate(...[rate_window]) over vLLM's counters reports.
         self._window: list[tuple[float, float, float, float]] = []
@@ -326,12 +332,17 @@ class World:
         return rec
 
     def _capacity(self) -> tuple[float, int]:
+        pods = self._serving_pods()
+        impact = tuple(self._impact.items())
+        if self._capacity_of[0] is pods and self._capacity_of[1] == impact:
+            return self._capacity_of[2]  # asked twice a tick, usually of the same pods
         total = 0.0
         ready = 0
-        for p in self._serving_pods():
+        for p in pods:
             if p.ready and p.node_name is not None:
                 ready += 1
                 total += self.per_replica * (0.5 if self._impact.get(p.node_name) == "degraded" else 1.0)
+        self._capacity_of = (pods, impact, (total, ready))
         return total, ready
 
     # -- faults and agents -------------------------------------------------------------------------
@@ -448,12 +459,12 @@ class World:
 
     # -- ReplicaSet controller, scheduler, kubelet -------------------------------------------------
 
-    def _serving_pods(self) -> list[Pod]:
-        return [
-            p
-            for p in self.api.list_pods(namespace=self.workload.namespace).items
-            if p.labels.get(APP_LABEL) == self.workload.name
-        ]
+    def _serving_pods(self) -> tuple[Pod, ...]:
+        listing = self.api.list_pods(namespace=self.workload.namespace)
+        if listing is not self._serving[0]:  # the fake lists anew only after a write
+            name = self.workload.name
+            self._serving = (listing, tuple(p for p in listing.items if p.labels.get(APP_LABEL) == name))
+        return self._serving[1]
 
     def _controller(self) -> None:
         want = self.api.get_scale(self.workload).replicas

@@ -69,6 +69,10 @@ def _selector(selector: str | None) -> Any:
         raise ClusterError(err.message, 400) from None
 
 
+def _everything(labels: Mapping[str, str]) -> bool:
+    return True
+
+
 def _percent(value: int | str, total: int) -> int:
     if isinstance(value, str) and value.endswith("%"):
         return math.ceil(float(value[:-1]) / 100.0 * total)
@@ -96,12 +100,19 @@ class FakeClusterApi:
         self._failures: dict[str, list[Exception]] = {}
         self.events: list[Event] = []
         self.calls: list[Call] = []
+        # Lists repeat between writes (the simulator lists pods several times a tick): a listing
+        # is kept until an object of its kind changes. Its resourceVersion is the one it was made
+        # at, still a consistent snapshot: nothing it lists changed since.
+        self._node_lists: dict[str | None, Listing[Node]] = {}
+        self._pod_lists: dict[tuple[str | None, str | None, str | None], Listing[Pod]] = {}
+        self._matchers: dict[str | None, Any] = {}
 
     # ---- seeding (not port methods; not logged)
     def add_node(self, node: Node) -> Node:
         with self._lock:
             stored = replace(node, resource_version=self._bump())
             self._nodes[node.name] = stored
+            self._node_lists.clear()
             self._emit("node", WatchKind.ADDED, stored)
             return stored
 
@@ -109,6 +120,7 @@ class FakeClusterApi:
         with self._lock:
             stored = replace(pod, resource_version=self._bump())
             self._pods[(pod.namespace, pod.name)] = stored
+            self._pod_lists.clear()
             self._emit("pod", WatchKind.ADDED, stored)
             return stored
 
@@ -150,6 +162,15 @@ class FakeClusterApi:
             self._failures.setdefault(method, []).extend([error] * times)
 
     # ---- internals
+    def _matcher(self, selector: str | None) -> Any:
+        """The compiled selector (compiled once per distinct string; a malformed one raises 400)."""
+        if not selector:
+            return _everything
+        match = self._matchers.get(selector)
+        if match is None:
+            match = self._matchers[selector] = _selector(selector)
+        return match
+
     def _bump(self) -> str:
         self._rv += 1
         return str(self._rv)
@@ -175,6 +196,7 @@ class FakeClusterApi:
     def _put_node(self, node: Node) -> Node:
         stored = replace(node, resource_version=self._bump())
         self._nodes[node.name] = stored
+        self._node_lists.clear()
         self._emit("node", WatchKind.MODIFIED, stored)
         return stored
 
@@ -189,6 +211,7 @@ class FakeClusterApi:
     def _drop_pod(self, namespace: str, name: str) -> None:
         pod = self._pods.pop((namespace, name), None)
         if pod is not None:
+            self._pod_lists.clear()
             self._bump()
             self._emit("pod", WatchKind.DELETED, pod)
 
@@ -213,16 +236,19 @@ class FakeClusterApi:
     def list_nodes(self, label_selector: str | None = None) -> Listing[Node]:
         with self._lock:
             self._enter("list_nodes", label_selector)
-            match = _selector(label_selector)
-            items = tuple(n for _, n in sorted(self._nodes.items()) if match(n.labels))
-            return Listing(items, str(self._rv))
+            match = self._matcher(label_selector)
+            listing = self._node_lists.get(label_selector)
+            if listing is None:
+                items = tuple(n for _, n in sorted(self._nodes.items()) if match(n.labels))
+                listing = self._node_lists[label_selector] = Listing(items, str(self._rv))
+            return listing
 
     def watch_nodes(
         self, resource_version: str, *, label_selector: str | None = None, timeout_s: int = 60
     ) -> Iterator[WatchEvent[Node]]:
         with self._lock:
             self._enter("watch_nodes", resource_version, label_selector)
-            match = _selector(label_selector)
+            match = self._matcher(label_selector)
         return self._watch("node", resource_version, lambda n: match(n.labels), timeout_s)
 
     def patch_node_annotations(
@@ -304,6 +330,7 @@ class FakeClusterApi:
             self._enter("delete_node", name)
             node = self._node(name)
             del self._nodes[name]
+            self._node_lists.clear()
             self._bump()
             self._emit("node", WatchKind.DELETED, node)
 
@@ -313,15 +340,19 @@ class FakeClusterApi:
     ) -> Listing[Pod]:
         with self._lock:
             self._enter("list_pods", namespace, node_name, label_selector)
-            match = _selector(label_selector)
-            items = tuple(
-                p
-                for _, p in sorted(self._pods.items())
-                if (namespace is None or p.namespace == namespace)
-                and (node_name is None or p.node_name == node_name)
-                and match(p.labels)
-            )
-            return Listing(items, str(self._rv))
+            match = self._matcher(label_selector)
+            key = (namespace, node_name, label_selector)
+            listing = self._pod_lists.get(key)
+            if listing is None:
+                items = tuple(
+                    p
+                    for _, p in sorted(self._pods.items())
+                    if (namespace is None or p.namespace == namespace)
+                    and (node_name is None or p.node_name == node_name)
+                    and match(p.labels)
+                )
+                listing = self._pod_lists[key] = Listing(items, str(self._rv))
+            return listing
 
     def watch_pods(
         self,
@@ -334,7 +365,7 @@ class FakeClusterApi:
     ) -> Iterator[WatchEvent[Pod]]:
         with self._lock:
             self._enter("watch_pods", resource_version, namespace, node_name, label_selector)
-            match = _selector(label_selector)
+            match = self._matcher(label_selector)
 
         def keep(p: Pod) -> bool:
             return (
@@ -409,6 +440,7 @@ class FakeClusterApi:
             merged = {k: v for k, v in {**pod.annotations, **annotations}.items() if v is not None}
             stored = replace(pod, annotations=frozen_map(merged), resource_version=self._bump())
             self._pods[(namespace, name)] = stored
+            self._pod_lists.clear()
             self._emit("pod", WatchKind.MODIFIED, stored)
             return stored
 
@@ -463,7 +495,7 @@ class FakeClusterApi:
     def list_configmaps(self, namespace: str, label_selector: str | None = None) -> Listing[ConfigMap]:
         with self._lock:
             self._enter("list_configmaps", namespace, label_selector)
-            match = _selector(label_selector)
+            match = self._matcher(label_selector)
             items = tuple(
                 c for (ns, _), c in sorted(self._configmaps.items()) if ns == namespace and match(c.labels)
             )

@@ -208,14 +208,12 @@ def label_matcher(selector: str | None) -> Callable[[Mapping[str, str]], bool]:
 
     def matches(labels: Mapping[str, str]) -> bool:
         for key, op, values in terms:
-            ok = {
-                "in": labels.get(key) in values,
-                "notin": labels.get(key) not in values,
-                "=": key in labels and labels[key] in values,
-                "!=": labels.get(key) not in values,
-                "exists": key in labels,
-                "!": key not in labels,
-            }[op]
+            if op in ("in", "="):
+                ok = key in labels and labels[key] in values
+            elif op in ("notin", "!="):
+                ok = labels.get(key) not in values
+            else:
+                ok = (key in labels) == (op == "exists")
             if not ok:
                 return False
         return True

@@ -39,6 +39,7 @@ nodes are provided, sized from the pending replicas and the forecast.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -177,17 +178,19 @@ def holt_path(
     level, trend = samples[0].tokens_per_s, 0.0
     prev = samples[0].at
     path = [(level, trend)]
+    append = path.append
+    seconds = timedelta.total_seconds
     weights_dt, alpha, beta = 0.0, 0.0, 0.0
-    for s in samples[1:]:
-        dt = (s.at - prev).total_seconds()
+    for s in samples[1:]:  # this loop runs over the whole window on every tick
+        at = s.at
+        dt = seconds(at - prev)
         if dt > 0:
             if dt != weights_dt:  # samples are a tick apart: the weights rarely change
                 weights_dt, alpha, beta = dt, 1 - 0.5 ** (dt / level_h), 1 - 0.5 ** (dt / trend_h)
-            predicted = level + trend * dt
-            new_level = alpha * s.tokens_per_s + (1 - alpha) * predicted
+            new_level = alpha * s.tokens_per_s + (1 - alpha) * (level + trend * dt)
             trend = beta * (new_level - level) / dt + (1 - beta) * trend
-            level, prev = new_level, s.at
-        path.append((level, trend))
+            level, prev = new_level, at
+        append((level, trend))
     return path
 
 
@@ -233,6 +236,20 @@ def boot_horizon(intents: Sequence[Intent]) -> timedelta | None:
         return None
     recent = [d for _, d in sorted(times)[-10:]]
     return timedelta(seconds=median(recent))
+
+
+def first_since(history: Sequence[DemandSample], start: datetime) -> int:
+    """Index of the first sample at or after `start` (history is oldest first)."""
+    return bisect_left(history, start, key=_at)
+
+
+def _after(history: Sequence[DemandSample], end: datetime) -> int:
+    """Index just past the last sample at or before `end`."""
+    return bisect_right(history, end, key=_at)
+
+
+def _at(sample: DemandSample) -> datetime:
+    return sample.at
 
 
 # -- sizing ----------------------------------------------------------------------------------------
@@ -365,7 +382,7 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
         demand = sig.tokens_per_s
         current = sig.replicas
         fast = _saturated(sig, sp.queue_depth_per_replica, sp.kv_cache_high)
-        history = [s for s in sig.history if s.at <= now]
+        history = list(sig.history[: _after(sig.history, now)])
         if demand is not None:
             history.append(DemandSample(now, demand))
         predicted: float | None = None
@@ -414,7 +431,7 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
 
         target = current
         if desired > current:
-            past = [i for i, x in enumerate(history[:-1]) if now - x.at <= sp.scale_out_stabilization]
+            past = range(first_since(history, now - sp.scale_out_stabilization), len(history) - 1)
             stable = min(recommend(min(sized_at(i) for i in past)), desired) if past and not fast else desired
             if demand is None and not fast:
                 holds.append(_hold(Reason.METRICS_UNKNOWN, served.name, "set_replicas"))
@@ -429,7 +446,7 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
             else:
                 target = stable
         elif desired < current:
-            window = [s for s in history if now - s.at <= sp.scale_in_stabilization]
+            window = history[first_since(history, now - sp.scale_in_stabilization) :]
             covered = bool(window) and now - window[0].at >= sp.scale_in_stabilization - inputs.tick
             if demand is None:
                 holds.append(
@@ -451,7 +468,9 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
 
         # Burst capacity that demand needed at any time in the low-demand window (scale-in waits
         # until none of it was needed for the whole window); computed before this model takes nodes.
-        low_window = [x for x in history if burst is not None and now - x.at <= burst.scale_in.low_demand_for]
+        low_window = (
+            history[first_since(history, now - burst.scale_in.low_demand_for) :] if burst is not None else []
+        )
         low_covered = (
             bool(low_window)
             and burst is not None

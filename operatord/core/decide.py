@@ -34,12 +34,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import ClassVar
 
 from operatord.core.burst.actions import ReleaseBurst, SetReplicas
 from operatord.core.burst.observed import NodeView as BurstNodeView
 from operatord.core.burst.reconcile import collectable, find_orphans, reconcile_intent
-from operatord.core.fleet import check_fleet, plan_fleet, stack_consistent
+from operatord.core.fleet import check_fleet, skew_cordons, stack_conditions, stack_consistent
+from operatord.core.memo import Memo
 from operatord.core.metrics import Known, demand_tokens_per_s
 from operatord.core.model import Node, Pod
 from operatord.core.plan import Action, Cordon, Drain, Hold, Plan, RequestCapacity, action_key, detail
@@ -59,6 +61,7 @@ from operatord.core.scaling_inputs import (
     local_pools,
     model_signals,
     replica_pods,
+    usable_capacity,
 )
 from operatord.core.snapshot import CloudView, Snapshot
 from operatord.policies.model import Policy
@@ -92,21 +95,25 @@ class Decision:
     demand_gpus: float | None = None
 
 
-def decide(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
+def decide(snap: Snapshot, policy: Policy, now: datetime, memo: Memo | None = None) -> Plan:
     """This tick's whole plan: remediation, reconcile and scaling, conflicts resolved, stable order."""
-    return decide_detailed(snap, policy, now).plan
+    return decide_detailed(snap, policy, now, memo).plan
 
 
-def decide_detailed(snap: Snapshot, policy: Policy, now: datetime) -> Decision:
-    """decide(), with the per-model scaling decisions and the demand in GPUs it used."""
+def decide_detailed(snap: Snapshot, policy: Policy, now: datetime, memo: Memo | None = None) -> Decision:
+    """decide(), with the per-model scaling decisions and the demand in GPUs it used.
+
+    `memo` (core.memo) lets a loop reuse the parts that depend on the nodes and the policy alone
+    while they are the same objects as last tick; the plan is the same with or without it."""
+    memo = memo if memo is not None else Memo()
     demand_gpus = snap.demand_gpus if snap.demand_gpus is not None else _demand_gpus(snap, policy)
     remediation_snap = snap if snap.demand_gpus == demand_gpus else _with_demand(snap, demand_gpus)
-    remediation = plan_remediation(remediation_snap, policy, now)
-    fleet = _fleet(snap, policy, remediation)
+    remediation = plan_remediation(remediation_snap, policy, now, memo)
+    fleet = _fleet(snap, policy, remediation, memo)
 
-    scaling = plan_scaling(_scaling_inputs(snap, policy, remediation), policy, now)
+    scaling = plan_scaling(_scaling_inputs(snap, policy, remediation, memo), policy, now)
     scaling_plan, unknown_holds = _without_unknown_workloads(scaling, snap, policy)
-    reconcile = _reconcile(snap, policy, now)
+    reconcile = _reconcile(snap, policy, now, memo)
 
     actions: list[Action] = [*remediation.actions, *fleet.actions]
     holds: list[Hold] = [*remediation.holds, *fleet.holds]
@@ -148,10 +155,15 @@ def is_scale_in(action: Action) -> bool:
     return isinstance(action, SetReplicas) and action.replicas < action.previous
 
 
-def _fleet(snap: Snapshot, policy: Policy, remediation: Plan) -> Plan:
+def _fleet(snap: Snapshot, policy: Policy, remediation: Plan, memo: Memo) -> Plan:
     """Stack-consistency conditions and (policy permitting) skew cordons; a node remediation
     already cordons or drains this tick is left to remediation (one owner per node per tick)."""
-    plan = plan_fleet(check_fleet(snap.nodes, policy), snap.nodes, policy, snap.state)
+    nodes = snap.nodes
+    report = memo.reuse("fleet.report", (nodes, policy), lambda: check_fleet(nodes, policy))
+    named = memo.reuse("nodes.named", (nodes,), lambda: MappingProxyType({n.name: n for n in nodes}))
+    conditions = memo.reuse("fleet.conditions", (report, named), lambda: stack_conditions(report, named))
+    cordons = skew_cordons(report, named, policy, snap.state)
+    plan = Plan(conditions + cordons.actions, cordons.holds)
     taken = {a.node for a in remediation.actions if isinstance(a, Cordon | Drain)}
     if not taken:
         return plan
@@ -188,9 +200,14 @@ def _with_demand(snap: Snapshot, demand_gpus: float | None) -> Snapshot:
 # -- scaling inputs --------------------------------------------------------------------------------
 
 
-def _scaling_inputs(snap: Snapshot, policy: Policy, remediation: Plan) -> ScalingInputs:
+def _scaling_inputs(snap: Snapshot, policy: Policy, remediation: Plan, memo: Memo) -> ScalingInputs:
     cloud = snap.cloud or CloudView()
-    replicas_seen = replica_pods(snap.pods, policy.serving.models)
+    nodes = snap.nodes
+    usable = memo.reuse("scaling.usable", (nodes, policy), lambda: usable_capacity(nodes, policy))
+    pods = snap.pods
+    replicas_seen = memo.reuse(
+        "scaling.replica_pods", (pods, policy), lambda: replica_pods(pods, policy.serving.models)
+    )
     pending, ready = replicas_seen.pending, replicas_seen.ready
     models = []
     for served in policy.serving.models:
@@ -229,7 +246,7 @@ def _scaling_inputs(snap: Snapshot, policy: Policy, remediation: Plan) -> Scalin
     return ScalingInputs(
         observed_at=observed_at,
         models=tuple(models),
-        local_pools=local_pools(snap.nodes, policy, replicas_seen.serving_gpus),
+        local_pools=local_pools(snap.nodes, policy, replicas_seen.serving_gpus, usable),
         intents=cloud.intents,
         capacity_requests=tuple(requests),
         last_scale_out_at=_latest(snap.last_scale_out_at, launched),
@@ -276,7 +293,7 @@ def _without_unknown_workloads(
 # -- burst reconcile -------------------------------------------------------------------------------
 
 
-def _reconcile(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
+def _reconcile(snap: Snapshot, policy: Policy, now: datetime, memo: Memo) -> Plan:
     burst = policy.burst
     if burst is None or snap.cloud is None:
         return Plan()
@@ -288,7 +305,8 @@ def _reconcile(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
         return Plan.hold(
             Reason.STALE_SNAPSHOT.value, blocked=ReconcileBurst.kind, note=f"{missing} not observed"
         )
-    nodes = burst_nodes(snap.nodes, snap.pods)
+    pods = snap.pods
+    nodes = memo.reuse("burst.nodes", (snap.nodes, pods), lambda: burst_nodes(snap.nodes, pods))
     changed: list[str] = []
     terminate: list[str] = []
     reasons: list[str] = []

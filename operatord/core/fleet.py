@@ -358,27 +358,42 @@ class SetStackCondition(Action):
 
 
 def plan_fleet(report: FleetReport, nodes: Iterable[Node], policy: Policy, state: OperatordState) -> Plan:
-    """Conditions for every judged node whose recorded verdict is out of date; a cordon for each
-    outlier of a burst pool, and of any pool with `fleet.cordon_outliers`, inside the same guards
-    as remediation.
+    """stack_conditions, then skew_cordons: what the fleet check asks for this tick."""
+    named = {n.name: n for n in nodes}
+    cordons = skew_cordons(report, named, policy, state)
+    return Plan(stack_conditions(report, named) + cordons.actions, cordons.holds)
+
+
+def stack_conditions(report: FleetReport, named: Mapping[str, Node]) -> tuple[Action, ...]:
+    """A GPUStackConsistent condition for every judged node whose recorded verdict is out of date.
+
+    Written only when the verdict changed, so a steady fleet costs no API writes. Depends on the
+    report and the nodes alone (decide reuses it while neither changed)."""
+    actions: list[Action] = []
+    for pool_report in report.pools:
+        for verdict in pool_report.nodes:
+            actions.extend(_condition_update(named[verdict.node], verdict))
+    return tuple(actions)
+
+
+def skew_cordons(
+    report: FleetReport, named: Mapping[str, Node], policy: Policy, state: OperatordState
+) -> Plan:
+    """A cordon for each outlier of a burst pool, and of any pool with `fleet.cordon_outliers`,
+    inside the same guards as remediation.
 
     Cordons are held while paused or with the breaker open, and never take more than the pool's
     `max_unhealthy_fraction` share at once: a bad driver rollout makes half a pool "outliers",
-    and cordoning all of it would be the outage. Conditions are only written when the verdict
-    changed, so a steady fleet costs no API writes.
+    and cordoning all of it would be the outage.
     """
-    by_name = {n.name: n for n in nodes}
     actions: list[Action] = []
     holds: list[Hold] = []
     for pool_report in report.pools:
         pool = policy.pool(pool_report.pool)
         assert pool is not None
-        for verdict in pool_report.nodes:
-            node = by_name[verdict.node]
-            actions.extend(_condition_update(node, verdict))
         if not (policy.fleet.cordon_outliers or pool.kind == "burst"):
             continue  # a burst node is cordoned regardless: it must not start serving with a skewed stack
-        outliers = [by_name[v.node] for v in pool_report.outliers]
+        outliers = [named[v.node] for v in pool_report.outliers]
         already = sum(1 for n in outliers if n.unschedulable)
         fraction = (
             pool.max_unhealthy_fraction

@@ -209,24 +209,55 @@ def selects(selector: Mapping[str, str]) -> Callable[[Node], bool]:
     return lambda node: all(node.labels.get(k) == v for k, v in items)
 
 
-def build_views(
-    nodes: Iterable[Node], policy: Policy, state: OperatordState, now: datetime
-) -> tuple[NodeView, ...]:
-    """Views of the nodes that belong to a policy pool, sorted by name, fleet events set aside."""
+class PooledViews(NamedTuple):
+    """Every pooled node's view before decoding (name order), and the positions of the nodes
+    that carry something to decode. A function of the nodes and the policy alone."""
+
+    views: tuple[NodeView, ...]
+    busy: tuple[int, ...]
+
+
+def pooled_views(nodes: Iterable[Node], policy: Policy) -> PooledViews:
+    """Views of the nodes that belong to a policy pool, sorted by name, with nothing decoded: most
+    nodes, on most ticks, have no history, no findings and no false health condition."""
     views: list[NodeView] = []
+    busy: list[int] = []
     pool_of = pool_matcher(policy.pools)
     for node in sorted(nodes, key=by_name):
         pool = pool_of(node)
         if pool is None:
             continue
         annotations = node.annotations
-        history_text = annotations.get(ANNOTATION_HISTORY)
-        findings_text = annotations.get(ANNOTATION_FINDINGS)
-        if not history_text and not findings_text and not _health_condition_false(node):
-            views.append(NodeView(node, pool, _NO_HISTORY))  # most nodes, on most ticks
-            continue
-        history = decode_history(history_text)
-        findings, problem = decode_findings(findings_text)
+        if (
+            annotations.get(ANNOTATION_HISTORY)
+            or annotations.get(ANNOTATION_FINDINGS)
+            or _health_condition_false(node)
+        ):
+            busy.append(len(views))
+        views.append(NodeView(node, pool, _NO_HISTORY))
+    return PooledViews(tuple(views), tuple(busy))
+
+
+def build_views(
+    nodes: Iterable[Node],
+    policy: Policy,
+    state: OperatordState,
+    now: datetime,
+    pooled: PooledViews | None = None,
+) -> tuple[NodeView, ...]:
+    """Views of the nodes that belong to a policy pool, sorted by name, fleet events set aside.
+
+    `pooled` is pooled_views(nodes, policy), when the caller kept it from an earlier tick."""
+    if pooled is None:
+        pooled = pooled_views(nodes, policy)
+    if not pooled.busy:
+        return pooled.views  # nothing to decode, so no faults and no fleet event
+    views = list(pooled.views)
+    for i in pooled.busy:
+        node, pool = views[i].node, views[i].pool
+        annotations = node.annotations
+        history = decode_history(annotations.get(ANNOTATION_HISTORY))
+        findings, problem = decode_findings(annotations.get(ANNOTATION_FINDINGS))
         faults = active_faults(
             node,
             findings,
@@ -236,7 +267,7 @@ def build_views(
             ignore_before=state.breaker.ignore_before,
         )
         problems = tuple(p for p in (history.problem, problem) if p)
-        views.append(NodeView(node, pool, history, faults, (), problems))
+        views[i] = NodeView(node, pool, history, faults, (), problems)
     events = fleet_events(views, policy.faults)
     if not events:
         return tuple(views)

@@ -21,16 +21,18 @@ Application faults never reach here (operatord.core.nodes keeps node faults only
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import NamedTuple
 
 from operatord.core import guards
 from operatord.core.fleet import holds_cordon
 from operatord.core.health import HealthState, NodeEvent, transition
+from operatord.core.memo import Memo
 from operatord.core.model import OPERATORD_OWNER
-from operatord.core.nodes import NodeView, build_views
+from operatord.core.nodes import NodeView, build_views, pooled_views
 from operatord.core.plan import (
     Action,
     CloseCapacityRequest,
@@ -176,17 +178,24 @@ def node_intent(view: NodeView, policy: Policy, now: datetime) -> NodeIntent:
     return NodeIntent(view, want=Want("uncordon", NodeEvent.UNCORDONED, Reason.NODE_RECOVERED.value))
 
 
-def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
-    """This tick's remediation actions and holds; deterministic for equal inputs."""
-    rp = policy.remediation
-    views = build_views(snap.nodes, policy, snap.state, now)
-    intents = [node_intent(v, policy, now) for v in views if not idle(v)]
-    holds: list[Hold] = []
-    records: list[Action] = []
+class _Pools(NamedTuple):
+    """What the guards need from this tick's views, in one pass: a function of the views alone
+    (decide reuses it while the views are the same)."""
+
+    restless: tuple[NodeView, ...]  # views that are not idle: they get a NodeIntent
+    fleet_holds: tuple[Hold, ...]  # one per fleet event
+    by_pool: Mapping[str, tuple[NodeView, ...]]
+    sick: Mapping[str, tuple[int, int]]  # pool → (unhealthy, total) where fleet_sick trips
+
+
+def _pools(views: Sequence[NodeView], policy: Policy) -> _Pools:
     fleet: dict[FaultClass, list[str]] = defaultdict(list)
+    members: dict[str, list[NodeView]] = defaultdict(list)
     for v in views:
         for f in v.fleet_faults:
             fleet[f.class_].append(v.name)
+        members[v.pool].append(v)
+    holds = []
     for cls in sorted(fleet):
         names = sorted(set(fleet[cls]))
         holds.append(
@@ -196,6 +205,30 @@ def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
                 detail(fault=cls.value, nodes=",".join(names), count=len(names)),
             )
         )
+    by_pool = {pool: tuple(vs) for pool, vs in members.items()}
+    sick: dict[str, tuple[int, int]] = {}
+    for pool, vs in by_pool.items():
+        is_sick, unhealthy, total = guards.fleet_sick(vs, _max_unhealthy(policy, pool))
+        if is_sick:
+            sick[pool] = (unhealthy, total)
+    restless = tuple(v for v in views if not idle(v))
+    return _Pools(restless, tuple(holds), MappingProxyType(by_pool), MappingProxyType(sick))
+
+
+def plan_remediation(snap: Snapshot, policy: Policy, now: datetime, memo: Memo | None = None) -> Plan:
+    """This tick's remediation actions and holds; deterministic for equal inputs.
+
+    `memo` (core.memo) reuses the pooled views and the per-pool counts while the nodes, and so the
+    views, are the same objects as last tick; the plan is the same without it."""
+    memo = memo if memo is not None else Memo()
+    rp = policy.remediation
+    nodes = snap.nodes
+    pooled = memo.reuse("nodes.pooled", (nodes, policy), lambda: pooled_views(nodes, policy))
+    views = build_views(nodes, policy, snap.state, now, pooled)
+    pools = memo.reuse("remediation.pools", (views, policy), lambda: _pools(views, policy))
+    intents = [node_intent(v, policy, now) for v in pools.restless]
+    holds: list[Hold] = list(pools.fleet_holds)
+    records: list[Action] = []
     for it in intents:
         records.extend(it.records)
         if it.hold is not None:
@@ -203,7 +236,7 @@ def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
     wants = [it for it in intents if it.want is not None]
 
     # 1b. a fleet event that explains cordons operatord made: its own actions had a shared cause.
-    trip = _fleet_event_trip(snap, policy, views, now)
+    trip = _fleet_event_trip(snap, policy, views, now) if pools.fleet_holds else None
     # 2. pause and breaker: no automatic cordon, drain or uncordon (hand-offs are records).
     stop = (
         Reason.PAUSED
@@ -220,14 +253,7 @@ def plan_remediation(snap: Snapshot, policy: Policy, now: datetime) -> Plan:
         wants = [it for it in wants if it.want is not None and it.want.kind == "hand_off"]
 
     # 4. sick pools: no automatic cordon or drain there.
-    by_pool: dict[str, list[NodeView]] = defaultdict(list)
-    for v in views:
-        by_pool[v.pool].append(v)
-    sick: dict[str, tuple[int, int]] = {}
-    for pool, members in by_pool.items():
-        is_sick, unhealthy, total = guards.fleet_sick(members, _max_unhealthy(policy, pool))
-        if is_sick:
-            sick[pool] = (unhealthy, total)
+    by_pool, sick = pools.by_pool, pools.sick
     kept = []
     for it in wants:
         assert it.want is not None
@@ -411,7 +437,7 @@ def _plan_drains(
     snap: Snapshot,
     policy: Policy,
     views: tuple[NodeView, ...],
-    by_pool: dict[str, list[NodeView]],
+    by_pool: Mapping[str, Sequence[NodeView]],
     intents: list[NodeIntent],
     now: datetime,
     breaker_tripped: bool,

@@ -7,15 +7,23 @@ them, so it stays testable with four small dataclasses.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from operatord.core.burst.intent import Intent
 from operatord.core.burst.lifecycle import BurstState
 from operatord.core.metrics import Known, MetricsSnapshot, Reading, demand_tokens_per_s
 from operatord.core.model import Node, OwnerKind, Pod
 from operatord.core.nodes import HEALTH_CONDITIONS, by_name, selects
-from operatord.core.scaling import CapacityRequest, DemandSample, LocalNode, LocalPool, ModelSignals
+from operatord.core.scaling import (
+    CapacityRequest,
+    DemandSample,
+    LocalNode,
+    LocalPool,
+    ModelSignals,
+    first_since,
+)
 from operatord.core.state import OperatordState
 from operatord.policies.model import Policy, ServedModel
 from operatord.vocab import TAINT_BURST, Reason
@@ -69,30 +77,61 @@ def _backlog(demand: Reading, waiting: Reading, finished: Reading, policy: Polic
     return waiting.value * per_request / policy.serving.slo.e2e_p99.total_seconds()
 
 
+class PoolCapacity(NamedTuple):
+    """One local pool: its usable nodes (all their GPUs), and the allocatable GPUs of its other
+    local nodes (cordoned, not Ready or faulty), by name. A function of the nodes and the policy."""
+
+    pool: LocalPool
+    held_back: tuple[tuple[str, int], ...]
+
+
+def usable_capacity(nodes: Sequence[Node], policy: Policy) -> tuple[PoolCapacity, ...]:
+    """Every local pool's usable nodes and the rest, in policy order, nodes by name (see local_pools)."""
+    usable: list[tuple[Node, int]] = []
+    held_back: list[Node] = []
+    for n in sorted(nodes, key=by_name):
+        gpus = _usable_gpus(n)
+        if gpus is None:
+            continue
+        if gpus > 0:
+            usable.append((n, gpus))
+        elif n.gpus > 0:
+            held_back.append(n)
+    out: list[PoolCapacity] = []
+    for pool in policy.pools:
+        if pool.kind != "local":
+            continue
+        member = selects(pool.selector)
+        members = tuple(LocalNode(n.name, gpus) for n, gpus in usable if member(n))
+        others = tuple((n.name, n.gpus) for n in held_back if member(n))
+        out.append(PoolCapacity(LocalPool(pool.name, pool.gpu_type, pool.gpus_per_node, members), others))
+    return tuple(out)
+
+
 def local_pools(
-    nodes: Sequence[Node], policy: Policy, serving: Mapping[str, int] | None = None
+    nodes: Sequence[Node],
+    policy: Policy,
+    serving: Mapping[str, int] | None = None,
+    usable: Sequence[PoolCapacity] | None = None,
 ) -> tuple[LocalPool, ...]:
     """Local capacity per node of every local pool: all GPUs of a usable node (Ready, not cordoned,
     not a burst node, GPUHealthy/NCCLHealthy not False), and on any other local node the GPUs its
     serving replicas still hold (`serving`, from replica_pods). A cordoned or faulty node
     keeps serving until it is drained, and a drain that would leave too little capacity asks for a
-    replacement first (a capacity request), so burst is bought for a drain, not for a fault."""
+    replacement first (a capacity request), so burst is bought for a drain, not for a fault.
+
+    `usable` is usable_capacity(nodes, policy), when the caller kept it from an earlier tick."""
     held = serving or {}
-    capacity: list[tuple[Node, int]] = []
-    for n in sorted(nodes, key=by_name):
-        gpus = _usable_gpus(n)
-        if gpus is None:
-            continue
-        gpus = gpus or min(n.gpus, held.get(n.name, 0))
-        if gpus > 0:
-            capacity.append((n, gpus))
     out: list[LocalPool] = []
-    for pool in policy.pools:
-        if pool.kind != "local":
+    for cap in usable if usable is not None else usable_capacity(nodes, policy):
+        still = [
+            LocalNode(name, min(gpus, held[name])) for name, gpus in cap.held_back if held.get(name, 0) > 0
+        ]
+        if not still:
+            out.append(cap.pool)  # most ticks: every local node is usable, or holds no replica
             continue
-        member = selects(pool.selector)
-        members = tuple(LocalNode(n.name, gpus) for n, gpus in capacity if member(n))
-        out.append(LocalPool(pool.name, pool.gpu_type, pool.gpus_per_node, members))
+        merged = tuple(sorted((*cap.pool.nodes, *still), key=by_name))
+        out.append(replace(cap.pool, nodes=merged))
     return tuple(out)
 
 
@@ -174,8 +213,7 @@ def demand_history(
 ) -> tuple[DemandSample, ...]:
     """The bounded demand history the next tick passes in: the previous samples within 30 minutes
     plus this tick's known demand (unknown ticks add nothing; the windows then see a gap)."""
-    since = now - HISTORY_WINDOW
-    window = [s for s in previous if s.at >= since]
+    window = list(previous[first_since(previous, now - HISTORY_WINDOW) :])
     if signals.tokens_per_s is not None:
         window.append(DemandSample(now, signals.tokens_per_s))
     if len(window) > 1 and window[-1].at < window[-2].at:  # previous is this function's sorted output

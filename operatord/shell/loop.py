@@ -42,6 +42,7 @@ import operatord.shell.reconcile_apply
 from operatord.core.burst.actions import SetReplicas
 from operatord.core.burst.caps import usage
 from operatord.core.decide import Decision, decide_detailed
+from operatord.core.memo import Memo
 from operatord.core.snapshot import Snapshot
 from operatord.policies.load import LoadedPolicy
 from operatord.ports.capacity import CapacityProvider
@@ -137,6 +138,7 @@ class Daemon:
         self._last_tick_at: datetime | None = None
         self._ready = False
         self._lock = threading.Lock()
+        self._memo = Memo()  # results of the last tick that depend only on the nodes and the policy
         self._set_caps()
 
     # -- the tick ----------------------------------------------------------------------------------
@@ -164,7 +166,9 @@ class Daemon:
             try:
                 obs = self.observer.observe(loaded.policy, now)
             except ObserveFailed as failed:
-                self.metrics.api_errors.labels(dependency="kubernetes", kind=failed.status.kind).inc()
+                self.metrics.child(
+                    self.metrics.api_errors, dependency="kubernetes", kind=failed.status.kind
+                ).inc()
                 self._ready = False
                 report.error = str(failed)
                 log.error("tick.observe_failed", error=str(failed))
@@ -175,7 +179,7 @@ class Daemon:
             if not leader:
                 log.debug("tick.standby", leader=False)
                 return report
-            decision = decide_detailed(obs.snapshot, loaded.policy, now)
+            decision = decide_detailed(obs.snapshot, loaded.policy, now, self._memo)
             report.decision = decision
             self._record_decision(decision)
             ctx = ApplyContext(
@@ -201,7 +205,7 @@ class Daemon:
             return report
         finally:
             elapsed = self._monotonic() - started
-            self.metrics.ticks.labels(outcome=report.outcome).inc()
+            self.metrics.child(self.metrics.ticks, outcome=report.outcome).inc()
             self.metrics.tick_duration.observe(max(0.0, elapsed))
             self._last_tick_at = now
             log.info(
@@ -281,10 +285,12 @@ class Daemon:
     def _set_caps(self) -> None:
         burst = self.loaded.policy.burst
         enabled = burst is not None and burst.enabled
-        self.metrics.burst_cap_usd.labels(period="hour").set(
+        self.metrics.child(self.metrics.burst_cap_usd, period="hour").set(
             burst.max_usd_per_hour if enabled and burst else 0
         )
-        self.metrics.burst_cap_usd.labels(period="day").set(burst.max_usd_per_day if enabled and burst else 0)
+        self.metrics.child(self.metrics.burst_cap_usd, period="day").set(
+            burst.max_usd_per_day if enabled and burst else 0
+        )
 
     def _record_observation(self, obs: Observation, now: datetime) -> None:
         m, snap, policy = self.metrics, obs.snapshot, self.loaded.policy
@@ -293,7 +299,7 @@ class Daemon:
             if status.ok:
                 self._last_ok[status.source] = now
             else:
-                m.api_errors.labels(dependency=status.source, kind=status.kind).inc()
+                m.child(m.api_errors, dependency=status.source, kind=status.kind).inc()
         limits = {
             "kubernetes": self.config.tick * 3,
             "prometheus": policy.metrics.staleness_limit,
@@ -306,8 +312,8 @@ class Daemon:
             if last is None:
                 continue
             age = max(0.0, (now - last).total_seconds())
-            m.data_age_seconds.labels(source=source).set(age)
-            m.data_stale.labels(source=source).set(
+            m.child(m.data_age_seconds, source=source).set(age)
+            m.child(m.data_stale, source=source).set(
                 1 if source in failed and age > limit.total_seconds() else 0
             )
         m.breaker_open.set(1 if snap.state.breaker.open else 0)
@@ -325,17 +331,17 @@ class Daemon:
             elif intent.live:
                 counts[intent.state.value] += 1
         for state in BURST_STATES:
-            m.burst_instances.labels(state=state).set(counts.get(state, 0))
+            m.child(m.burst_instances, state=state).set(counts.get(state, 0))
         held = usage(snap.cloud.intents, self.loaded.policy, now)
-        m.burst_spend_usd.labels(period="hour").set(round(held.usd_per_hour, 4))
-        m.burst_spend_usd.labels(period="day").set(round(held.spent_today_usd, 2))
+        m.child(m.burst_spend_usd, period="hour").set(round(held.usd_per_hour, 4))
+        m.child(m.burst_spend_usd, period="day").set(round(held.spent_today_usd, 2))
 
     def _record_decision(self, decision: Decision) -> None:
         plan = decision.plan
         for a in plan.actions:
-            self.metrics.decisions.labels(reason=a.reason, decision="action").inc()
+            self.metrics.child(self.metrics.decisions, reason=a.reason, decision="action").inc()
         for h in plan.holds:
-            self.metrics.decisions.labels(reason=h.reason, decision="hold").inc()
+            self.metrics.child(self.metrics.decisions, reason=h.reason, decision="hold").inc()
         log.info(
             "plan.computed",
             actions=len(plan.actions),
@@ -347,7 +353,7 @@ class Daemon:
     def _record_outcomes(self, outcomes: list[Outcome], decision: Decision, now: datetime) -> None:
         by_key = {a.key: a for a in decision.plan.actions}
         for o in outcomes:
-            self.metrics.actions.labels(kind=o.kind, outcome=o.status).inc()
+            self.metrics.child(self.metrics.actions, kind=o.kind, outcome=o.status).inc()
             action = by_key.get(o.key)
             if isinstance(action, SetReplicas) and o.status == "applied":
                 self.observer.replicas_changed(now, up=action.replicas > action.previous)

@@ -42,11 +42,15 @@ Series (labels in braces; the values each label takes are listed):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from operatord import __version__
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 # Ticks are seconds long at most when healthy; the long tail is drains waiting on PDBs.
 TICK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -87,6 +91,16 @@ class OperatordMetrics:
     leader: Gauge
     leader_heartbeat: Gauge
     build_info: Gauge
+    _children: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def child(self, metric: M, **labels: str) -> M:
+        """metric.labels(**labels), looked up once per label set: the loop sets some twenty
+        labelled series every tick, and labels() validates and locks on every call."""
+        key = (metric, *labels.items())
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(**labels)
+        return found
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> OperatordMetrics:

@@ -41,11 +41,19 @@ class Unreadable:
     error: str
 
 
+DecodedIntents = dict[str, tuple[str, Intent]]
+"""ConfigMap name → (resourceVersion, the intent decoded from it): a reader that lists every tick
+decodes only the records that changed since (an intent's history grows with every transition)."""
+
+
 class IntentStore:
-    def __init__(self, api: ConfigMapApi, namespace: str, cluster: str) -> None:
+    def __init__(
+        self, api: ConfigMapApi, namespace: str, cluster: str, decoded: DecodedIntents | None = None
+    ) -> None:
         self._api = api
         self._ns = namespace
         self._cluster = cluster
+        self._decoded = decoded
 
     def list(self) -> tuple[tuple[Intent, ...], tuple[Unreadable, ...]]:
         """This cluster's intents (sorted by creation, then id) and any unreadable records."""
@@ -54,12 +62,25 @@ class IntentStore:
         )
         intents: list[Intent] = []
         bad: list[Unreadable] = []
+        cache = self._decoded
+        seen: DecodedIntents = {}
         for cm in listing.items:
+            known = cache.get(cm.name) if cache is not None else None
+            if known is not None and cm.resource_version and known[0] == cm.resource_version:
+                intents.append(known[1])
+                seen[cm.name] = known
+                continue
             try:
                 raw = json.loads(cm.data.get(DATA_KEY, ""))
-                intents.append(from_json(raw, version=cm.resource_version))
+                intent = from_json(raw, version=cm.resource_version)
             except (json.JSONDecodeError, IntentFormatError) as err:
                 bad.append(Unreadable(cm.name, str(err)))
+                continue
+            intents.append(intent)
+            seen[cm.name] = (cm.resource_version, intent)
+        if cache is not None:
+            cache.clear()
+            cache.update(seen)  # only what is listed now: a deleted record is forgotten
         return tuple(sorted(intents, key=lambda i: (i.created_at, i.id))), tuple(bad)
 
     def create(self, intent: Intent) -> Intent:

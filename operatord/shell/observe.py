@@ -36,7 +36,7 @@ from operatord.policies.model import Policy
 from operatord.ports.capacity import CapacityProvider, CapacityUnreachable
 from operatord.ports.cluster import ClusterApi, ClusterError, Conflict, NotFound, Unreachable
 from operatord.ports.metrics import MetricsSource
-from operatord.shell.intents import IntentStore
+from operatord.shell.intents import DecodedIntents, IntentStore
 from operatord.shell.state import StateStore
 
 log = structlog.get_logger("operatord.observe")
@@ -111,6 +111,7 @@ class Observer:
     _inflight: dict[str, cf.Future[Any]] = field(init=False, repr=False, default_factory=dict)
     _history: dict[str, tuple[DemandSample, ...]] = field(init=False, repr=False, default_factory=dict)
     _quota: tuple[datetime, int | None] | None = field(init=False, repr=False, default=None)
+    _intents: DecodedIntents = field(init=False, repr=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
     last_scale_out_at: datetime | None = None
     last_scale_in_at: datetime | None = None
@@ -146,7 +147,8 @@ class Observer:
                 "kubernetes",
                 dl.kubernetes,
                 self._submit(
-                    "intents", lambda: IntentStore(self.cluster, self.namespace, policy.cluster).list()
+                    "intents",
+                    lambda: IntentStore(self.cluster, self.namespace, policy.cluster, self._intents).list(),
                 ),
             )
             if self.capacity is not None:

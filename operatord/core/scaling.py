@@ -164,10 +164,14 @@ class ScalingPlan:
 
 
 def holt_path(
-    samples: Sequence[DemandSample], level_half_life: timedelta, trend_half_life: timedelta
+    samples: Sequence[DemandSample],
+    level_half_life: timedelta,
+    trend_half_life: timedelta,
+    keep_from: int = 0,
 ) -> list[tuple[float, float]]:
     """Holt's linear smoothing over irregularly spaced samples: (level, trend per second) after
-    each sample, in one pass (the stabilization window asks what every past tick forecast).
+    each sample from `keep_from` on, in one pass (the stabilization window asks what every
+    recent tick forecast; the fit itself always starts at the first sample).
 
     The smoothing weights follow from half-lives in time (a weight of 1 - 0.5^(dt/half-life) for
     a sample dt after the previous one), so the fit does not depend on the tick interval."""
@@ -177,11 +181,12 @@ def holt_path(
     trend_h = max(trend_half_life.total_seconds(), 1e-9)
     level, trend = samples[0].tokens_per_s, 0.0
     prev = samples[0].at
-    path = [(level, trend)]
+    path = [(level, trend)] if keep_from <= 0 else []
     append = path.append
     seconds = timedelta.total_seconds
     weights_dt, alpha, beta = 0.0, 0.0, 0.0
-    for s in samples[1:]:  # this loop runs over the whole window on every tick
+    for i in range(1, len(samples)):  # this loop runs over the whole window on every tick
+        s = samples[i]
         at = s.at
         dt = seconds(at - prev)
         if dt > 0:
@@ -190,7 +195,8 @@ def holt_path(
             new_level = alpha * s.tokens_per_s + (1 - alpha) * (level + trend * dt)
             trend = beta * (new_level - level) / dt + (1 - beta) * trend
             level, prev = new_level, at
-        append((level, trend))
+        if i >= keep_from:
+            append((level, trend))
     return path
 
 
@@ -264,7 +270,7 @@ def replicas_for(demand: float, profile: ServingProfile, target_utilization: flo
 
 def _fits(nodes: list[int], gpus_per_node: int, gpus_per_replica: int) -> int:
     if gpus_per_replica <= gpus_per_node:
-        return sum(g // gpus_per_replica for g in nodes)
+        return sum(map(gpus_per_replica.__rfloordiv__, nodes))  # g // gpus_per_replica, for every node
     span = math.ceil(gpus_per_replica / gpus_per_node)
     return sum(1 for g in nodes if g >= gpus_per_node) // span
 
@@ -387,7 +393,13 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
             history.append(DemandSample(now, demand))
         predicted: float | None = None
         fc = sp.forecast
-        path = holt_path(history, fc.level_half_life, fc.trend_half_life) if fc.method == "holt" else []
+        # Only the scale-out window looks back at past forecasts; the fit is kept from there on.
+        recent = first_since(history, now - sp.scale_out_stabilization)
+        path = (
+            holt_path(history, fc.level_half_life, fc.trend_half_life, keep_from=recent)
+            if fc.method == "holt"
+            else []
+        )
         if demand is not None and path:
             predicted = ahead(path[-1], demand, horizon, sp.spike_factor)
             level = path[-1][0]
@@ -423,15 +435,18 @@ def plan_scaling(inputs: ScalingInputs, policy: Policy, now: datetime) -> Scalin
             return max(served.min_replicas, min(served.max_replicas, split.local + split.burst))
 
         def sized_at(
-            i: int, history: list[DemandSample] = history, path: list[tuple[float, float]] = path
+            i: int,
+            history: list[DemandSample] = history,
+            path: list[tuple[float, float]] = path,
+            recent: int = recent,
         ) -> float:
             """Demand the decision at sample i would have sized for (with its forecast, if any)."""
             x = history[i].tokens_per_s
-            return max(x, ahead(path[i], x, horizon, sp.spike_factor)) if path else x
+            return max(x, ahead(path[i - recent], x, horizon, sp.spike_factor)) if path else x
 
         target = current
         if desired > current:
-            past = range(first_since(history, now - sp.scale_out_stabilization), len(history) - 1)
+            past = range(recent, len(history) - 1)
             stable = min(recommend(min(sized_at(i) for i in past)), desired) if past and not fast else desired
             if demand is None and not fast:
                 holds.append(_hold(Reason.METRICS_UNKNOWN, served.name, "set_replicas"))

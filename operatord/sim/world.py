@@ -221,6 +221,7 @@ class World:
         self._pod_order: dict[str, int] = {}
         self._last_serving: TickServing | None = None
         self._serving: tuple[Listing[Pod] | None, tuple[Pod, ...]] = (None, ())
+        self._node_ready: tuple[Listing[Node] | None, dict[str, bool]] = (None, {})
         self._capacity_of: tuple[tuple[Pod, ...] | None, tuple[tuple[str, str], ...], tuple[float, int]] = (
             None,
             (),
@@ -543,17 +544,20 @@ class World:
                     break
 
     def _kubelet(self) -> None:
-        nodes = {n.name: n for n in self.api.list_nodes().items}
+        listing = self.api.list_nodes()
+        if listing is not self._node_ready[0]:  # the fake lists anew only after a node changed
+            self._node_ready = (listing, {n.name: n.ready for n in listing.items})
+        node_ready = self._node_ready[1]
         for p in self._serving_pods():
             if p.node_name is None:
                 continue
-            node = nodes.get(p.node_name)
-            if node is None:
+            up = node_ready.get(p.node_name)
+            if up is None:
                 self.api.remove_pod(p.namespace, p.name)
                 self._pod_ready_at.pop(p.name, None)
                 continue
             at = self._pod_ready_at.get(p.name, self.now)
-            ready = self.now >= at and node.ready and self._impact.get(node.name) != "down"
+            ready = self.now >= at and up and self._impact.get(p.node_name) != "down"
             if p.ready != ready:
                 self.api.add_pod(replace(p, ready=ready))
 

@@ -3,7 +3,7 @@ never happens on unknown demand, and at most one burst group is released per ste
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 from hypothesis import given
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from operatord.core.burst.actions import LaunchBurst, ReleaseBurst
 from operatord.core.burst.caps import MIN_COMMITMENT, instance_type, usage
 from operatord.core.burst.lifecycle import BurstState
-from operatord.core.scaling import plan_scaling
+from operatord.core.scaling import DemandSample, holt_path, plan_scaling
 from operatord.policies.model import Policy
 
 from .conftest import NOW, P4D, P4DE, policy_doc
@@ -93,3 +93,42 @@ def test_a_plan_never_exceeds_any_cap(
 
 
 P4D_TYPE = Policy.model_validate(policy_doc()).burst.instance_types[0]  # type: ignore[union-attr]
+
+
+def _holt_by_datetimes(
+    samples: list[DemandSample], level_half_life: timedelta, trend_half_life: timedelta
+) -> list[tuple[float, float]]:
+    """The Holt fold as written down: differences of datetimes, weights from half-lives."""
+    level, trend, prev = samples[0].tokens_per_s, 0.0, samples[0].at
+    path = [(level, trend)]
+    for s in samples[1:]:
+        dt = (s.at - prev).total_seconds()
+        if dt > 0:
+            alpha = 1 - 0.5 ** (dt / level_half_life.total_seconds())
+            beta = 1 - 0.5 ** (dt / trend_half_life.total_seconds())
+            new_level = alpha * s.tokens_per_s + (1 - alpha) * (level + trend * dt)
+            trend = beta * (new_level - level) / dt + (1 - beta) * trend
+            level, prev = new_level, s.at
+        path.append((level, trend))
+    return path
+
+
+@given(
+    gaps=st.lists(st.integers(0, 120_000_000), min_size=1, max_size=60),  # microseconds, repeats too
+    values=st.lists(st.floats(0, 1e6), min_size=61, max_size=61),
+    offset_h=st.integers(-12, 14),
+    keep_from=st.integers(0, 70),
+)
+def test_holt_path_is_exactly_the_datetime_fold(
+    gaps: list[int], values: list[float], offset_h: int, keep_from: int
+) -> None:
+    zone = timezone(timedelta(hours=offset_h))
+    at = NOW.astimezone(zone)
+    samples = [DemandSample(at, values[0])]
+    for i, gap in enumerate(gaps, start=1):
+        at += timedelta(microseconds=gap)
+        samples.append(DemandSample(at, values[i]))
+    level, trend = timedelta(minutes=1), timedelta(minutes=10)
+    expected = _holt_by_datetimes(samples, level, trend)
+    assert holt_path(samples, level, trend) == expected
+    assert holt_path(samples, level, trend, keep_from=keep_from) == expected[keep_from:]

@@ -26,7 +26,8 @@ from operatord.core.metrics import (
 )
 from operatord.policies.model import MetricsPolicy
 
-QUERIES = len(NodeSignal) + len(ModelSignal)  # one per signal, as PromMetrics issues
+_SIGNALS: tuple[NodeSignal | ModelSignal, ...] = (*NodeSignal, *ModelSignal)
+QUERIES = len(_SIGNALS)  # one per signal, as PromMetrics issues
 
 
 @dataclass
@@ -40,6 +41,9 @@ class FakeMetrics:
     drivers: dict[str, str] = field(default_factory=dict)  # node → driver version (dcgm label)
     _outage: Unknown | None = None
     _rows: dict[NodeSignal | ModelSignal, dict[str, Row]] = field(default_factory=dict)
+    # The query result of each signal as of its last change (the simulator sets the model's
+    # signals every tick and the nodes' never, and snapshots every tick).
+    _results: dict[NodeSignal | ModelSignal, SignalResult] = field(default_factory=dict)
 
     def set_node(self, node: str, *, at: datetime | None = None, **values: float | None) -> None:
         """Set node signals by name (gpu_active, gpu_util, vram_used_fraction, xid_last, ...).
@@ -49,15 +53,18 @@ class FakeMetrics:
         for name, value in values.items():
             signal = NodeSignal(name)
             self._rows.setdefault(signal, {})[node] = Row({self.policy.node_label: node}, value, at)
+            self._results.pop(signal, None)
 
     def set_model(self, model: str, *, at: datetime | None = None, **values: float | None) -> None:
         """Set model signals by name (requests_waiting, generation_tokens_per_s, kv_cache_usage, ...)."""
         for name, value in values.items():
             signal = ModelSignal(name)
             self._rows.setdefault(signal, {})[model] = Row({self.policy.model_label: model}, value, at)
+            self._results.pop(signal, None)
 
     def remove(self, key: str) -> None:
         """Drop every series of a node or model (its exporter went away)."""
+        self._results.clear()
         for rows in self._rows.values():
             rows.pop(key, None)
 
@@ -75,8 +82,7 @@ class FakeMetrics:
             results = [SignalResult(NodeSignal.GPU_ACTIVE, error=self._outage)]
             queries = 1  # the adapter stops at the first failure
         else:
-            signals: list[NodeSignal | ModelSignal] = [*NodeSignal, *ModelSignal]
-            results = [SignalResult(s, rows=tuple(self._rows.get(s, {}).values())) for s in signals]
+            results = [self._result(s) for s in _SIGNALS]
             queries = QUERIES
         return assemble(
             results,
@@ -87,6 +93,14 @@ class FakeMetrics:
             models=self.models,
             queries=queries,
         )
+
+    def _result(self, signal: NodeSignal | ModelSignal) -> SignalResult:
+        found = self._results.get(signal)
+        if found is None:
+            found = self._results[signal] = SignalResult(
+                signal, rows=tuple(self._rows.get(signal, {}).values())
+            )
+        return found
 
     def driver_versions(self, now: datetime) -> dict[str, str] | Unknown:
         self.calls.append(("driver_versions", now))

@@ -8,8 +8,9 @@ simulator each keep one Memo per loop; `operatord plan` passes none.
 
 A result is reused only when every input `is` the one it was computed from: inputs are held, so
 an id is never recycled while the memo remembers it, and a caller that builds fresh objects each
-tick simply never hits. Values must be immutable (they are handed out again). One entry per name:
-the memo stays as small as one tick's results.
+tick simply never hits. Inputs and values must be immutable (the snapshot's tuples, frozen
+records, the frozen policy): identity stands for equality only then. One entry per name: the memo
+stays as small as one tick's results.
 """
 
 from __future__ import annotations

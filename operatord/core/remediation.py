@@ -383,7 +383,7 @@ def _fleet_event_trip(
     bad rollout are cordoned (and one may start draining) as single bad nodes. Once the fleet event
     explains them, operatord's own recent actions are suspect: stop every automatic cordon, drain
     and uncordon and page, rather than keep draining or uncordon on a guess."""
-    if snap.state.breaker.open or not any(v.fleet_faults for v in views):
+    if snap.state.breaker.open:
         return None
     breaker = policy.remediation.breaker
     explained = guards.explained_cordons(

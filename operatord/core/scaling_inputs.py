@@ -209,13 +209,13 @@ def capacity_requests(state: OperatordState) -> tuple[CapacityRequest, ...]:
 
 
 def demand_history(
-    previous: Sequence[DemandSample], now: datetime, signals: ModelSignals
+    previous: Sequence[DemandSample], now: datetime, demand: float | None
 ) -> tuple[DemandSample, ...]:
     """The bounded demand history the next tick passes in: the previous samples within 30 minutes
     plus this tick's known demand (unknown ticks add nothing; the windows then see a gap)."""
     window = list(previous[first_since(previous, now - HISTORY_WINDOW) :])
-    if signals.tokens_per_s is not None:
-        window.append(DemandSample(now, signals.tokens_per_s))
+    if demand is not None:
+        window.append(DemandSample(now, demand))
     if len(window) > 1 and window[-1].at < window[-2].at:  # previous is this function's sorted output
         window.sort(key=lambda s: s.at)
     return tuple(window)

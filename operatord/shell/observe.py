@@ -29,7 +29,7 @@ from operatord.core.burst.observed import CloudInstance
 from operatord.core.metrics import MetricsSnapshot
 from operatord.core.model import Node, Pod, WorkloadKey
 from operatord.core.scaling import DemandSample
-from operatord.core.scaling_inputs import HISTORY_WINDOW, demand_history, model_signals
+from operatord.core.scaling_inputs import demand_history, model_signals
 from operatord.core.snapshot import CloudView, Snapshot
 from operatord.core.state import OperatordState
 from operatord.policies.model import Policy
@@ -285,13 +285,12 @@ class Observer:
         next tick's (with it)."""
         before = {m.name: self._history.get(m.name, ()) for m in policy.serving.models}
         for served in policy.serving.models:
-            previous = before[served.name]
-            if metrics is None:
-                since = now - HISTORY_WINDOW
-                self._history[served.name] = tuple(s for s in previous if s.at >= since)
-                continue
-            signals = model_signals(metrics, served, policy, replicas=replicas.get(served.name, 0))
-            self._history[served.name] = demand_history(previous, now, signals)
+            demand = (
+                model_signals(metrics, served, policy, replicas=replicas.get(served.name, 0)).tokens_per_s
+                if metrics is not None
+                else None
+            )
+            self._history[served.name] = demand_history(before[served.name], now, demand)
         return before
 
 

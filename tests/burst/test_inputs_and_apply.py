@@ -132,7 +132,7 @@ def test_capacity_requests_and_history() -> None:
     sig = model_signals(metrics(1000.0, 500.0), policy.serving.models[0], policy, replicas=1)
     old = DemandSample(NOW - timedelta(minutes=31), 1.0)
     recent = DemandSample(NOW - timedelta(minutes=1), 2.0)
-    assert demand_history([old, recent], NOW, sig) == (recent, DemandSample(NOW, 700.0))
+    assert demand_history([old, recent], NOW, sig.tokens_per_s) == (recent, DemandSample(NOW, 700.0))
 
 
 def ctx(cluster: FakeClusterApi, capacity: FakeCapacity | None, mode: Mode = Mode.FULL) -> ApplyContext:
